@@ -1,0 +1,258 @@
+package launcher
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
+	"golang.org/x/sys/unix"
+)
+
+// mountAt mounts onto a target that has been opened inside the rootfs (O_PATH); going
+// through /proc/self/fd means a symlink planted in the image can't redirect the mount.
+func mountAt(source string, target *os.File, fstype string, flags uintptr, data string) error {
+	return unix.Mount(source, fdPath(target), fstype, flags, data)
+}
+
+func fdPath(f *os.File) string { return "/proc/self/fd/" + strconv.Itoa(int(f.Fd())) }
+
+// setupRootfs builds the container's mount tree under cfg.RootFS and pivots into it.
+func setupRootfs(cfg *Config) error {
+	// First, before any mount: nothing we do may propagate back to the host.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return stepErr("make / private", err)
+	}
+	if err := mountRoot(cfg); err != nil {
+		return err
+	}
+	if err := writeFiles(cfg); err != nil {
+		return err
+	}
+	for _, m := range cfg.Mounts {
+		if err := bindVolume(cfg.RootFS, m); err != nil {
+			return stepErr("volume "+m.Source+":"+m.Target, err)
+		}
+	}
+	if err := mountSpecial(cfg); err != nil {
+		return err
+	}
+	return stepErr("pivot_root "+cfg.RootFS, pivotRoot(cfg.RootFS))
+}
+
+func mountRoot(cfg *Config) error {
+	if cfg.Upper == "" {
+		if err := unix.Mount(cfg.Lower, cfg.RootFS, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return stepErr("bind rootfs "+cfg.Lower, err)
+		}
+		return nil
+	}
+	for _, p := range []string{cfg.Lower, cfg.Upper, cfg.Work} {
+		// overlayfs splits its options on ',' and its lower dirs on ':'.
+		if strings.ContainsAny(p, ",:") {
+			return stepErr("mount overlay", fmt.Errorf("path %q contains ',' or ':', which overlayfs cannot take", p))
+		}
+	}
+	opts := "lowerdir=" + cfg.Lower + ",upperdir=" + cfg.Upper + ",workdir=" + cfg.Work
+	if err := unix.Mount("overlay", cfg.RootFS, "overlay", 0, opts); err != nil {
+		return stepErr("mount overlay on "+cfg.RootFS, err)
+	}
+	return nil
+}
+
+// writeFiles writes the generated /etc files into the container's layer. os.Root
+// resolves every path inside the rootfs, so an image whose /etc/hosts is a symlink to
+// a host path only ever reaches its own tree.
+func writeFiles(cfg *Config) error {
+	if len(cfg.Files) == 0 {
+		return nil
+	}
+	root, err := os.OpenRoot(cfg.RootFS)
+	if err != nil {
+		return stepErr("open rootfs", err)
+	}
+	defer root.Close()
+	for name, content := range cfg.Files {
+		rel := strings.TrimPrefix(filepath.Clean(name), "/")
+		if err := root.MkdirAll(filepath.Dir(rel), 0o755); err != nil {
+			return stepErr("write "+name, err)
+		}
+		f, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return stepErr("write "+name, err)
+		}
+		_, err = f.WriteString(content)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return stepErr("write "+name, err)
+		}
+	}
+	return nil
+}
+
+// openDir opens (creating if needed) a directory inside the rootfs.
+func openDir(rootfs, path string) (*os.File, error) {
+	f, err := pathrs.OpenInRoot(rootfs, path)
+	if errors.Is(err, os.ErrNotExist) {
+		root, err := os.Open(rootfs)
+		if err != nil {
+			return nil, err
+		}
+		defer root.Close()
+		return pathrs.MkdirAllHandle(root, path, 0o755)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if st, err := f.Stat(); err == nil && !st.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a directory in the image", path)
+	}
+	return f, err
+}
+
+// openFileTarget opens (creating an empty one if needed) a file inside the rootfs to
+// mount a file over.
+func openFileTarget(rootfs, path string) (*os.File, error) {
+	if f, err := pathrs.OpenInRoot(rootfs, path); err == nil || !errors.Is(err, os.ErrNotExist) {
+		return f, err
+	}
+	dir, err := openDir(rootfs, filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	defer dir.Close()
+	fd, err := unix.Openat(int(dir.Fd()), filepath.Base(path), unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_WRONLY, 0o644)
+	if err != nil && !errors.Is(err, unix.EEXIST) {
+		return nil, err
+	}
+	if err == nil {
+		unix.Close(fd)
+	}
+	return pathrs.OpenInRoot(rootfs, path)
+}
+
+func bindVolume(rootfs string, m Mount) error {
+	st, err := os.Stat(m.Source)
+	if err != nil {
+		return err
+	}
+	var target *os.File
+	if st.IsDir() {
+		target, err = openDir(rootfs, m.Target)
+	} else {
+		target, err = openFileTarget(rootfs, m.Target)
+	}
+	if err != nil {
+		return fmt.Errorf("target: %w", err)
+	}
+	defer target.Close()
+	if err := mountAt(m.Source, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	if m.ReadOnly {
+		// A fresh handle: the old one still names the directory under the new mount.
+		t2, err := pathrs.OpenInRoot(rootfs, m.Target)
+		if err != nil {
+			return err
+		}
+		defer t2.Close()
+		return remountReadOnly(fdPath(t2))
+	}
+	return nil
+}
+
+// remountReadOnly makes a bind mount read-only, keeping the flags the kernel locks
+// (nosuid, nodev, noexec) so the remount is allowed.
+func remountReadOnly(path string) error {
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(path, &sfs); err != nil {
+		return err
+	}
+	flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY)
+	for _, f := range []uintptr{unix.ST_NOSUID, unix.ST_NODEV, unix.ST_NOEXEC, unix.ST_NOATIME, unix.ST_NODIRATIME, unix.ST_RELATIME} {
+		if uintptr(sfs.Flags)&f != 0 {
+			flags |= f
+		}
+	}
+	return unix.Mount("", path, "", flags, "")
+}
+
+const (
+	noSuidDevExec = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+)
+
+func mountSpecial(cfg *Config) error {
+	r := cfg.RootFS
+	proc, err := openDir(r, "/proc")
+	if err != nil {
+		return stepErr("mount /proc", err)
+	}
+	defer proc.Close()
+	if err := mountAt("proc", proc, "proc", noSuidDevExec, ""); err != nil {
+		return stepErr("mount /proc", err)
+	}
+	sys, err := openDir(r, "/sys")
+	if err != nil {
+		return stepErr("mount /sys", err)
+	}
+	defer sys.Close()
+	if err := mountAt("sysfs", sys, "sysfs", noSuidDevExec|unix.MS_RDONLY, ""); err != nil {
+		return stepErr("mount /sys", err)
+	}
+	return setupDev(cfg)
+}
+
+// pivotRoot makes rootfs the root and detaches the old one, with the trick runc and
+// lxc use: pivot_root(".", ".") stacks the old root on top of the new one, so no
+// directory inside the image is needed to hold it.
+func pivotRoot(rootfs string) error {
+	oldroot, err := unix.Open("/", unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(oldroot)
+	newroot, err := unix.Open(rootfs, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(newroot)
+	if err := unix.Fchdir(newroot); err != nil {
+		return err
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return err
+	}
+	if err := unix.Fchdir(oldroot); err != nil {
+		return err
+	}
+	// The old root may be shared with the host; make it a slave before unmounting so the
+	// unmount does not propagate.
+	if err := unix.Mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return err
+	}
+	return unix.Chdir("/")
+}
+
+// finishRootfs does what must wait until the container sits in its cgroup.
+func finishRootfs(cfg *Config) error {
+	if cfg.CgroupNS {
+		if err := unix.Mount("cgroup2", "/sys/fs/cgroup", "cgroup2", noSuidDevExec|unix.MS_RDONLY, ""); err != nil {
+			return stepErr("mount /sys/fs/cgroup", err)
+		}
+	}
+	if cfg.ReadOnly {
+		if err := remountReadOnly("/"); err != nil {
+			return stepErr("remount / read-only", err)
+		}
+	}
+	return nil
+}

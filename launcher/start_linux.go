@@ -1,0 +1,248 @@
+package launcher
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// InitArg0 is the argv[0] under which thinbox re-executes itself as the container's
+// init; main hands over to Init when it sees it, before the CLI parses anything.
+const InitArg0 = "thinbox-init"
+
+// Options says how to start a container, as opposed to what it is (Config).
+type Options struct {
+	// Stdio of the payload. A nil Stdin means /dev/null. With Config.Process.Terminal
+	// these are the caller's terminal: the payload gets a pty and they are copied to
+	// and from it.
+	Stdin, Stdout, Stderr *os.File
+	// Interactive forwards Stdin to the pty (-i with -t).
+	Interactive bool
+	// DieWithParent kills the container when the launcher dies (foreground runs);
+	// service mode leaves it to systemd instead.
+	DieWithParent bool
+	// Placed is called with the child's pid as soon as the child exists, while it sets
+	// up its mounts; the payload does not start before Placed returns. The caller puts
+	// the child in its cgroup here. An error aborts the start.
+	Placed func(pid int) error
+	// Self is the thinbox binary to re-execute; "" means /proc/self/exe.
+	Self string
+}
+
+// Container is a started container as seen from the launcher.
+type Container struct {
+	Pid int
+
+	cmd     *exec.Cmd
+	sigs    chan os.Signal
+	tty     *ttyState
+	waited  bool
+	sigDone chan struct{}
+}
+
+// ErrInterrupted is returned by Start when the launcher is asked to stop (SIGINT,
+// SIGTERM, SIGHUP, SIGQUIT) before the payload runs; the container is gone.
+var ErrInterrupted = errors.New("interrupted while starting")
+
+// forwarded are the signals thinbox passes on to the container.
+var forwarded = []os.Signal{unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
+
+// Start creates the container and returns once its payload has been exec'd (or the
+// init has started it), or with the step that failed. On error nothing of the child is
+// left running.
+func Start(cfg *Config, opt Options) (_ *Container, err error) {
+	payload, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("launcher: encode config: %w", err)
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("launcher: socketpair: %w", err)
+	}
+	parentSock := os.NewFile(uintptr(fds[0]), "sync-parent")
+	childSock := os.NewFile(uintptr(fds[1]), "sync-child")
+	defer parentSock.Close()
+
+	self := opt.Self
+	if self == "" {
+		self = "/proc/self/exe"
+	}
+	cmd := &exec.Cmd{
+		Path:       self,
+		Args:       []string{InitArg0},
+		Env:        []string{},
+		ExtraFiles: []*os.File{childSock},
+		Stdin:      opt.Stdin,
+		Stdout:     opt.Stdout,
+		Stderr:     opt.Stderr,
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC,
+			// Its own session: the caller's terminal signals reach the container only
+			// through the launcher, once, and never during set-up.
+			Setsid: true,
+		},
+	}
+	if !cfg.NetHost {
+		cmd.SysProcAttr.Cloneflags |= unix.CLONE_NEWNET
+	}
+	if opt.DieWithParent {
+		cmd.SysProcAttr.Pdeathsig = unix.SIGKILL
+	}
+
+	c := &Container{cmd: cmd, sigs: make(chan os.Signal, 16)}
+	if cfg.Process.Terminal {
+		c.tty, err = openTTY(opt)
+		if err != nil {
+			childSock.Close()
+			return nil, err
+		}
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = c.tty.slave, c.tty.slave, c.tty.slave
+		// Without an init the payload is the session leader and takes the pty as its
+		// controlling terminal; with one, the init hands it to the payload.
+		cmd.SysProcAttr.Setctty = !cfg.Init
+		cmd.SysProcAttr.Ctty = 0
+	}
+	defer func() {
+		if err != nil {
+			c.tty.close()
+		}
+	}()
+
+	signal.Notify(c.sigs, forwarded...)
+	defer func() {
+		if err != nil {
+			signal.Stop(c.sigs)
+		}
+	}()
+
+	err = cmd.Start()
+	childSock.Close()
+	if c.tty != nil {
+		c.tty.slave.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("launcher: start init: %w", err)
+	}
+	c.Pid = cmd.Process.Pid
+	abort := func(e error) (*Container, error) {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, e
+	}
+
+	if err := writeFrame(parentSock, payload); err != nil {
+		return abort(c.childError(parentSock, fmt.Errorf("launcher: send config: %w", err)))
+	}
+	if opt.Placed != nil {
+		if err := opt.Placed(c.Pid); err != nil {
+			return abort(err)
+		}
+	}
+	if sig := c.pendingStop(); sig != nil {
+		return abort(fmt.Errorf("launcher: %w by signal %s", ErrInterrupted, unix.SignalName(sig.(syscall.Signal))))
+	}
+	// A failed write means the child already died; its report says why.
+	_ = writeFrame(parentSock, []byte{'g'})
+	if err := c.childError(parentSock, nil); err != nil {
+		return abort(err)
+	}
+	c.tty.start(opt)
+	return c, nil
+}
+
+// childError reads the child's report: nil on EOF (the payload was exec'd), the step
+// that failed otherwise. fallback is returned when the child died without a report.
+func (c *Container) childError(sock io.Reader, fallback error) error {
+	b, err := readFrame(sock)
+	if err == io.EOF {
+		return fallback
+	}
+	if err != nil {
+		if fallback != nil {
+			return fallback
+		}
+		return fmt.Errorf("launcher: read init report: %w", err)
+	}
+	var se syncError
+	if err := json.Unmarshal(b, &se); err != nil {
+		return fmt.Errorf("launcher: bad init report %q: %w", b, err)
+	}
+	return &StepError{Step: se.Step, Msg: se.Msg, Errno: syscall.Errno(se.Errno), code: se.Code}
+}
+
+// pendingStop drains signals that arrived during set-up and returns the first one
+// that asks thinbox to stop; the rest are dropped (the payload did not exist yet).
+func (c *Container) pendingStop() os.Signal {
+	for {
+		select {
+		case s := <-c.sigs:
+			switch s {
+			case unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT:
+				return s
+			}
+		default:
+			return nil
+		}
+	}
+}
+
+// Signal sends sig to the container's PID 1.
+func (c *Container) Signal(sig syscall.Signal) error {
+	return c.cmd.Process.Signal(sig)
+}
+
+// Release lets the container run on without the launcher (service mode): signals are
+// no longer forwarded and the launcher may exit.
+func (c *Container) Release() {
+	signal.Stop(c.sigs)
+	c.tty.restore()
+	_ = c.cmd.Process.Release()
+}
+
+// Wait forwards signals to the container until it ends and returns the exit status
+// thinbox should end with: the payload's code, or 128+N when killed by signal N.
+func (c *Container) Wait() (int, error) {
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-c.sigs:
+				if s == unix.SIGWINCH && c.tty != nil {
+					c.tty.resize()
+					continue
+				}
+				_ = c.cmd.Process.Signal(s)
+			case <-done:
+				return
+			}
+		}
+	}()
+	err := c.cmd.Wait()
+	close(done)
+	signal.Stop(c.sigs)
+	c.tty.drain()
+	c.tty.restore()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		return 0, fmt.Errorf("launcher: wait: %w", err)
+	}
+	return ExitCode(c.cmd.ProcessState.Sys().(syscall.WaitStatus)), nil
+}
+
+// ExitCode maps a wait status the way shells do: the exit code, or 128+N for signal N.
+func ExitCode(ws syscall.WaitStatus) int {
+	switch {
+	case ws.Exited():
+		return ws.ExitStatus()
+	case ws.Signaled():
+		return 128 + int(ws.Signal())
+	}
+	return 255
+}
