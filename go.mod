@@ -10,6 +10,7 @@ require (
 	github.com/cyphar/filepath-securejoin v0.7.0 // indirect
 	github.com/godbus/dbus/v5 v5.2.4 // indirect
 	github.com/klauspost/compress v1.20.5 // indirect
+	github.com/klauspost/pgzip v1.3.0 // indirect
 	github.com/moby/sys/mountinfo v0.7.3 // indirect
 	github.com/moby/sys/user v0.5.0 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect

@@ -1,7 +1,9 @@
 package launcher
 
 import (
+	"fmt"
 	"os"
+	"strconv"
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
@@ -62,13 +64,56 @@ func setupDev(cfg *Config) error {
 		}
 	}
 	if cfg.Process.Terminal {
-		p := filepath.Join(d, "console")
-		if err := os.WriteFile(p, nil, 0o600); err != nil {
-			return stepErr("create /dev/console", err)
-		}
-		if err := unix.Mount("/proc/self/fd/0", p, "", unix.MS_BIND, ""); err != nil {
-			return stepErr("bind /dev/console", err)
+		if err := setupConsole(d, &cfg.Process); err != nil {
+			return stepErr("set up the terminal", err)
 		}
 	}
 	return nil
+}
+
+// consoleFd is where the init finds the socket to pass the pty master back on
+// (ExtraFiles[1], only with a terminal).
+const consoleFd = 4
+
+// setupConsole opens a pty on the container's own devpts, makes its slave the init's
+// stdio and /dev/console, and sends the master to the parent.
+func setupConsole(dev string, p *Process) error {
+	master, err := os.OpenFile(filepath.Join(dev, "pts", "ptmx"), os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer master.Close()
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		return fmt.Errorf("unlockpt: %w", err)
+	}
+	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		return fmt.Errorf("ptsname: %w", err)
+	}
+	slavePath := filepath.Join(dev, "pts", strconv.Itoa(n))
+	slave, err := os.OpenFile(slavePath, os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer slave.Close()
+	// The payload owns its terminal, as after a login.
+	if err := slave.Chown(int(p.UID), -1); err != nil {
+		return err
+	}
+	console := filepath.Join(dev, "console")
+	if err := os.WriteFile(console, nil, 0o600); err != nil {
+		return err
+	}
+	if err := unix.Mount(slavePath, console, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind /dev/console: %w", err)
+	}
+	for fd := 0; fd <= 2; fd++ {
+		if err := unix.Dup3(int(slave.Fd()), fd, 0); err != nil {
+			return err
+		}
+	}
+	if err := sendFd(consoleFd, master); err != nil {
+		return fmt.Errorf("send pty to the launcher: %w", err)
+	}
+	return unix.Close(consoleFd)
 }

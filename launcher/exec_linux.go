@@ -52,6 +52,12 @@ func execPayload(p *Process) error {
 	if err := unix.Chdir(cwdOf(p)); err != nil {
 		return stepErr("chdir "+cwdOf(p), err)
 	}
+	if p.Terminal {
+		// We lead the session the parent created; the pty becomes its terminal.
+		if err := unix.IoctlSetInt(0, unix.TIOCSCTTY, 0); err != nil {
+			return stepErr("set controlling terminal", err)
+		}
+	}
 	return execError(p.Args[0], unix.Exec(path, p.Args, p.Env))
 }
 

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
+
+var initComm = []byte(InitArg0 + "\x00")
 
 // syncFd is where the init half finds its end of the sync socket (ExtraFiles[0]).
 const syncFd = 3
@@ -24,6 +27,8 @@ func Init() {
 	// Set-up changes process-wide state (mounts, cwd, credentials) from one thread so
 	// that no Go runtime thread runs with half of it.
 	runtime.LockOSThread()
+	// comm would be "exe" (from /proc/self/exe); ps in the container should say what it is.
+	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&initComm[0])), 0, 0, 0)
 	sock := os.NewFile(syncFd, "sync")
 	if sock == nil {
 		fmt.Fprintln(os.Stderr, "thinbox-init: not started by thinbox (no sync socket)")

@@ -47,7 +47,7 @@ func testConfig(t *testing.T, args ...string) *Config {
 	return &Config{
 		Lower: filepath.Join(dir, "lower"), Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work"),
 		RootFS: filepath.Join(dir, "rootfs"), Hostname: "tbtest", CgroupNS: true,
-		Files: map[string]string{"/etc/hostname": "tbtest\n"},
+		Files:   map[string]string{"/etc/hostname": "tbtest\n"},
 		Process: Process{Args: args, Env: []string{"PATH=/bin:/sbin", "FOO=bar baz"}, Cwd: "/"},
 	}
 }

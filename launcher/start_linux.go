@@ -97,17 +97,22 @@ func Start(cfg *Config, opt Options) (_ *Container, err error) {
 	}
 
 	c := &Container{cmd: cmd, sigs: make(chan os.Signal, 16)}
+	var consoleParent *os.File
 	if cfg.Process.Terminal {
-		c.tty, err = openTTY(opt)
+		// The pty is made inside the container, on its own devpts, so the payload sees
+		// /dev/pts/0 and /dev/console is its terminal; the init passes the master back
+		// over this socket, as runc's console socket does.
+		cfds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			childSock.Close()
-			return nil, err
+			return nil, fmt.Errorf("launcher: socketpair: %w", err)
 		}
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = c.tty.slave, c.tty.slave, c.tty.slave
-		// Without an init the payload is the session leader and takes the pty as its
-		// controlling terminal; with one, the init hands it to the payload.
-		cmd.SysProcAttr.Setctty = !cfg.Init
-		cmd.SysProcAttr.Ctty = 0
+		consoleParent = os.NewFile(uintptr(cfds[0]), "console-parent")
+		consoleChild := os.NewFile(uintptr(cfds[1]), "console-child")
+		defer consoleParent.Close()
+		defer consoleChild.Close()
+		cmd.ExtraFiles = append(cmd.ExtraFiles, consoleChild)
+		cmd.Stdin = nil
 	}
 	defer func() {
 		if err != nil {
@@ -124,9 +129,6 @@ func Start(cfg *Config, opt Options) (_ *Container, err error) {
 
 	err = cmd.Start()
 	childSock.Close()
-	if c.tty != nil {
-		c.tty.slave.Close()
-	}
 	if err != nil {
 		return nil, fmt.Errorf("launcher: start init: %w", err)
 	}
@@ -150,6 +152,14 @@ func Start(cfg *Config, opt Options) (_ *Container, err error) {
 	}
 	// A failed write means the child already died; its report says why.
 	_ = writeFrame(parentSock, []byte{'g'})
+	if consoleParent != nil {
+		master, rerr := recvFd(consoleParent)
+		if rerr != nil {
+			// No pty means set-up failed before it; the sync socket says why.
+			return abort(c.childError(parentSock, fmt.Errorf("launcher: receive pty: %w", rerr)))
+		}
+		c.tty = newTTY(master, opt)
+	}
 	if err := c.childError(parentSock, nil); err != nil {
 		return abort(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 )
 
@@ -14,21 +15,17 @@ import (
 // terminal (put in raw mode while the container runs) and the copy loops. Every method
 // is safe on a nil *ttyState, which stands for "no pty".
 type ttyState struct {
-	master, slave *os.File
+	master        *os.File
 	in, out       *os.File
 	oldState      *term.State
 	restoreOnce   sync.Once
 	copied        sync.WaitGroup
 }
 
-func openTTY(opt Options) (*ttyState, error) {
-	master, slave, err := pty.Open()
-	if err != nil {
-		return nil, fmt.Errorf("launcher: open pty: %w", err)
-	}
-	t := &ttyState{master: master, slave: slave, in: opt.Stdin, out: opt.Stdout}
+func newTTY(master *os.File, opt Options) *ttyState {
+	t := &ttyState{master: master, in: opt.Stdin, out: opt.Stdout}
 	t.resize()
-	return t, nil
+	return t
 }
 
 // start puts the caller's terminal in raw mode and begins copying; called once the
@@ -100,5 +97,31 @@ func (t *ttyState) close() {
 	}
 	t.restore()
 	t.master.Close()
-	t.slave.Close()
+}
+
+// recvFd receives one file descriptor sent with SCM_RIGHTS.
+func recvFd(sock *os.File) (*os.File, error) {
+	buf := make([]byte, 1)
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 && oobn == 0 {
+		return nil, io.EOF
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		return nil, fmt.Errorf("bad control message (%v)", err)
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 1 {
+		return nil, fmt.Errorf("bad SCM_RIGHTS message (%v)", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "pty-master"), nil
+}
+
+// sendFd sends one file descriptor with SCM_RIGHTS.
+func sendFd(sock int, f *os.File) error {
+	return unix.Sendmsg(sock, []byte{0}, unix.UnixRights(int(f.Fd())), nil, 0)
 }

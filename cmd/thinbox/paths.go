@@ -1,0 +1,13 @@
+package main
+
+import (
+	"github.com/thinbox/thinbox/container"
+	"github.com/urfave/cli/v2"
+)
+
+func defaultPaths() container.Paths { return container.DefaultPaths }
+
+// manager opens the stores named by the global flags.
+func manager(c *cli.Context) *container.Manager {
+	return container.New(container.Paths{Data: c.String("root"), Run: c.String("runroot")})
+}
