@@ -3,8 +3,8 @@ package launcher
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"path/filepath"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )

@@ -15,11 +15,11 @@ import (
 // terminal (put in raw mode while the container runs) and the copy loops. Every method
 // is safe on a nil *ttyState, which stands for "no pty".
 type ttyState struct {
-	master        *os.File
-	in, out       *os.File
-	oldState      *term.State
-	restoreOnce   sync.Once
-	copied        sync.WaitGroup
+	master      *os.File
+	in, out     *os.File
+	oldState    *term.State
+	restoreOnce sync.Once
+	copied      sync.WaitGroup
 }
 
 func newTTY(master *os.File, opt Options) *ttyState {
