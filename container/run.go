@@ -51,6 +51,11 @@ func (m *Manager) Run(ctx context.Context, spec *Spec, stdio IO) (code int, err 
 	if err != nil {
 		return 0, err
 	}
+	scope, err := scopeFor(ctx, spec)
+	if err != nil {
+		return 0, err
+	}
+	defer scope.close()
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("container: run %s: %w", name, err)
 	}
@@ -61,6 +66,7 @@ func (m *Manager) Run(ctx context.Context, spec *Spec, stdio IO) (code int, err 
 		Interactive:   spec.Interactive,
 		DieWithParent: true,
 		Self:          m.Self,
+		Placed:        func(pid int) error { return scope.place(ctx, name, pid) },
 	})
 	if err != nil {
 		return 0, fmt.Errorf("container: run %s: %w", name, err)
@@ -69,14 +75,17 @@ func (m *Manager) Run(ctx context.Context, spec *Spec, stdio IO) (code int, err 
 	now := time.Now().UTC()
 	if err := m.States.Update(name, func(r *state.Record) {
 		r.Status, r.Pid, r.PidStart, r.Started = state.Running, c.Pid, state.StartTime(c.Pid), now
+		r.Unit, r.Cgroup, r.Limits = scope.unit, scope.cgroup, spec.Limits.Summary()
 	}); err != nil {
 		_ = c.Signal(9)
 		_, _ = c.Wait()
 		return 0, err
 	}
 	code, werr := c.Wait()
+	oom := scope.oomKilled()
 	uerr := m.States.Update(name, func(r *state.Record) {
 		r.Status, r.Finished = state.Exited, time.Now().UTC()
+		r.OOMKilled = oom
 		if werr != nil {
 			r.Error = werr.Error()
 		} else {

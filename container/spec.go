@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/thinbox/thinbox/internal/names"
+	"github.com/thinbox/thinbox/systemd"
 )
 
 // Spec is one container as the user asked for it on the command line.
@@ -29,6 +30,11 @@ type Spec struct {
 	Remove      bool
 	Init        bool
 	Net         string // none (default) or host
+
+	// Limits go on the container's systemd scope; Slice is where the scope goes
+	// (thinbox.slice by default).
+	Limits systemd.Limits
+	Slice  string
 }
 
 // volume is a parsed --volume.
@@ -68,6 +74,12 @@ func (s *Spec) validate() error {
 	for _, a := range s.Args {
 		if strings.IndexByte(a, 0) >= 0 {
 			return invalid("command argument %q contains a NUL byte", a)
+		}
+	}
+	if s.Slice != "" {
+		base, ok := strings.CutSuffix(s.Slice, ".slice")
+		if !ok || names.Check("slice", base) != nil || strings.Contains(base, "--") || strings.HasSuffix(base, "-") {
+			return invalid("--slice %q: want a slice unit name such as thinbox.slice or machine-edge.slice", s.Slice)
 		}
 	}
 	if _, err := s.volumes(); err != nil {

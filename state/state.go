@@ -53,6 +53,7 @@ type Record struct {
 	// Unit is the systemd unit the container runs in (thinbox-NAME.scope or .service),
 	// empty without systemd.
 	Unit   string            `json:"unit,omitempty"`
+	Cgroup string            `json:"cgroup,omitempty"`
 	Limits map[string]string `json:"limits,omitempty"`
 	Layer  string            `json:"layer"`
 }

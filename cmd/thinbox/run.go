@@ -7,11 +7,12 @@ import (
 	"syscall"
 
 	"github.com/thinbox/thinbox/container"
+	"github.com/thinbox/thinbox/systemd"
 	"github.com/urfave/cli/v2"
 )
 
 func runFlags() []cli.Flag {
-	return []cli.Flag{
+	flags := []cli.Flag{
 		&cli.StringFlag{Name: "name", Usage: "container name (A-Z a-z 0-9 _ . -, at most 63; generated when absent)"},
 		&cli.BoolFlag{Name: "rm", Usage: "remove the container's layer and record when it ends"},
 		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "give the command a pseudo-terminal"},
@@ -26,7 +27,14 @@ func runFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "init", Value: true, Usage: "run a minimal init as PID 1 that reaps zombies and forwards signals (default)"},
 		&cli.BoolFlag{Name: "no-init", Usage: "make the command itself PID 1"},
 		&cli.StringFlag{Name: "net", Value: "none", Usage: "network: none (own namespace, lo only) or host"},
+		&cli.StringFlag{Name: "slice", Usage: "systemd slice for the container's scope (default thinbox.slice)"},
 	}
+	// One flag per row of the limits table, so flags, D-Bus properties and unit
+	// directives cannot drift apart.
+	for _, l := range systemd.Table {
+		flags = append(flags, &cli.StringFlag{Name: l.Flag, Usage: l.Usage, Category: "Limits (cgroup v2, through systemd)"})
+	}
+	return flags
 }
 
 func runCommand() *cli.Command {
@@ -62,7 +70,8 @@ func specFromFlags(c *cli.Context) (*container.Spec, error) {
 	if c.IsSet("init") && c.IsSet("no-init") {
 		return nil, usagef("run: --init and --no-init contradict each other")
 	}
-	return &container.Spec{
+	spec := &container.Spec{
+		Slice:       c.String("slice"),
 		Name:        c.String("name"),
 		Image:       c.Args().First(),
 		Args:        c.Args().Tail(),
@@ -78,5 +87,13 @@ func specFromFlags(c *cli.Context) (*container.Spec, error) {
 		Remove:      c.Bool("rm"),
 		Init:        c.Bool("init") && !c.Bool("no-init"),
 		Net:         c.String("net"),
-	}, nil
+	}
+	for _, l := range systemd.Table {
+		if c.IsSet(l.Flag) {
+			if err := spec.Limits.Set(l.Flag, c.String(l.Flag)); err != nil {
+				return nil, usageError{err}
+			}
+		}
+	}
+	return spec, nil
 }
