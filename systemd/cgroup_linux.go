@@ -173,3 +173,18 @@ func oomKills(file string) uint64 {
 	}
 	return 0
 }
+
+// ReadLimits reads back, for each limit flag in set, what the cgroup holds now.
+func ReadLimits(cgroup string, set map[string]string) map[string]string {
+	out := map[string]string{}
+	for flag := range set {
+		r := LookupLimit(flag)
+		if r == nil {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join(CgroupRoot, cgroup, r.File)); err == nil {
+			out[flag] = strings.TrimSpace(string(b))
+		}
+	}
+	return out
+}

@@ -25,6 +25,10 @@ type Limits struct {
 	AllowedCPUs   string // canonical list, "0-1,3"
 	TasksMax      uint64
 	IOWeight      uint64 // 1..10000
+
+	// given keeps each value as the user wrote it, to hand the same flags on (a service's
+	// ExecStart).
+	given map[string]string
 }
 
 // Limit is one row of the mapping table: a thinbox flag, the D-Bus property a scope
@@ -141,10 +145,24 @@ func (l *Limits) Set(flag, value string) error {
 	if r == nil {
 		return fmt.Errorf("systemd: %w: unknown limit %q", ErrInvalidLimit, flag)
 	}
-	if err := r.parse(l, strings.TrimSpace(value)); err != nil {
+	value = strings.TrimSpace(value)
+	if err := r.parse(l, value); err != nil {
 		return fmt.Errorf("%w: --%s %q: %v", ErrInvalidLimit, flag, value, err)
 	}
+	if l.given == nil {
+		l.given = map[string]string{}
+	}
+	l.given[flag] = value
 	return nil
+}
+
+// Args are the limits as command-line flags, as the user gave them.
+func (l *Limits) Args() []string {
+	var out []string
+	for _, r := range l.Active() {
+		out = append(out, "--"+r.Flag+"="+l.given[r.Flag])
+	}
+	return out
 }
 
 // Active returns the rows that are set, in table order.

@@ -45,6 +45,8 @@ func newApp() *cli.App {
 			stopCommand(),
 			rmCommand(),
 			imageCommand(),
+			unitCommand(),
+			logsCommand(),
 		},
 		// Errors are printed once, by exitCode, as one line.
 		ExitErrHandler: func(*cli.Context, error) {},

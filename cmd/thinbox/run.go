@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/thinbox/thinbox/container"
 	"github.com/thinbox/thinbox/systemd"
+	"github.com/thinbox/thinbox/units"
 	"github.com/urfave/cli/v2"
 )
 
@@ -29,6 +31,7 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "net", Value: "none", Usage: "network: none (own namespace, lo only) or host"},
 		&cli.StringFlag{Name: "slice", Usage: "systemd slice for the container's scope (default thinbox.slice)"},
 	}
+	flags = append(flags, serviceFlags()...)
 	// One flag per row of the limits table, so flags, D-Bus properties and unit
 	// directives cannot drift apart.
 	for _, l := range systemd.Table {
@@ -54,7 +57,26 @@ func runCommand() *cli.Command {
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
-			code, err := manager(c).Run(ctx, spec, container.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+			m := manager(c)
+			switch {
+			case c.Bool("service-mode"):
+				return m.RunService(ctx, spec, c.String("notify"))
+			case c.IsSet("unit"):
+				uo, err := unitOptions(c, spec)
+				if err != nil {
+					return err
+				}
+				if err := m.InstallUnit(ctx, spec, uo); err != nil {
+					return err
+				}
+				fmt.Printf("%s started", units.ServiceName(spec.Name))
+				if uo.Enable {
+					fmt.Print(" and enabled")
+				}
+				fmt.Printf(" (systemctl status %s)\n", units.ServiceName(spec.Name))
+				return nil
+			}
+			code, err := m.Run(ctx, spec, container.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
 			if err != nil {
 				return err
 			}

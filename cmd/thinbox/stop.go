@@ -23,7 +23,7 @@ func stopCommand() *cli.Command {
 			}
 			m := manager(c)
 			for _, name := range c.Args().Slice() {
-				if err := m.Stop(name, time.Duration(c.Int("time"))*time.Second); err != nil {
+				if err := m.Stop(c.Context, name, time.Duration(c.Int("time"))*time.Second); err != nil {
 					return err
 				}
 			}

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+
+	"github.com/thinbox/thinbox/units"
+	"github.com/urfave/cli/v2"
+)
+
+func logsCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "logs",
+		Usage:     "show a container's journal: its output as a service, its scope's events",
+		ArgsUsage: "NAME",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new entries"},
+			&cli.IntFlag{Name: "lines", Aliases: []string{"n"}, Value: -1, Usage: "show only the last N entries"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usagef("logs: exactly one NAME is required")
+			}
+			unit, err := manager(c).LogUnit(c.Context, c.Args().First())
+			if err != nil {
+				return err
+			}
+			args := []string{"journalctl", "--no-pager", "-o", "cat"}
+			if unit == units.ServiceName(c.Args().First()) {
+				// The container's output, not systemd's messages about the unit.
+				args = append(args, "_SYSTEMD_UNIT="+unit)
+			} else {
+				args = append(args, "-u", unit)
+			}
+			if c.Bool("follow") {
+				args = append(args, "-f")
+			}
+			if n := c.Int("lines"); n >= 0 {
+				args = append(args, "-n", strconv.Itoa(n))
+			}
+			path, err := exec.LookPath("journalctl")
+			if err != nil {
+				return err
+			}
+			return syscall.Exec(path, args, os.Environ())
+		},
+	}
+}
