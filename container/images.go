@@ -28,21 +28,24 @@ func (m *Manager) ImportImage(ctx context.Context, name, path string, replace bo
 		}
 		r = f
 	}
-	return m.Images.Import(ctx, name, r, image.ImportOptions{Replace: replace, Progress: progress, Total: total})
+	return m.Images.Import(ctx, name, r, image.ImportOptions{Replace: replace, InUse: m.imageInUse, Progress: progress, Total: total})
+}
+
+// imageInUse refuses to replace or remove an image a container record names.
+func (m *Manager) imageInUse(name string) error {
+	recs, err := m.States.List()
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if r.Image == name {
+			return fmt.Errorf("%w: container %s uses it (remove it first)", image.ErrInUse, r.Name)
+		}
+	}
+	return nil
 }
 
 // RemoveImage removes an image no container uses.
 func (m *Manager) RemoveImage(name string) error {
-	return m.Images.Remove(name, func(name string) error {
-		recs, err := m.States.List()
-		if err != nil {
-			return err
-		}
-		for _, r := range recs {
-			if r.Image == name {
-				return fmt.Errorf("%w: container %s uses it (remove it first)", image.ErrInUse, r.Name)
-			}
-		}
-		return nil
-	})
+	return m.Images.Remove(name, m.imageInUse)
 }

@@ -140,10 +140,8 @@ func (m *Manager) Stop(ctx context.Context, name string, timeout time.Duration) 
 			return err
 		}
 		defer c.Close()
-		if err := c.SetStopTimeout(ctx, rec.Unit, uint64(timeout/time.Microsecond)); err != nil && isService {
-			return err
-		}
-		if err := c.Stop(ctx, rec.Unit); err != nil {
+		// At least a moment of grace: 0 would mean the unit's own timeout.
+		if err := c.StopWithin(ctx, rec.Unit, max(timeout, time.Millisecond)); err != nil {
 			return err
 		}
 		if rec.Pid != 0 && !waitGone(rec, 10*time.Second) {

@@ -196,7 +196,8 @@ func (m *Manager) InstallUnit(ctx context.Context, spec *Spec, uo *UnitOptions) 
 		}
 	}
 	c.ResetFailed(ctx, unit)
-	if err := c.Start(ctx, unit); err != nil {
+	// Start waits for READY, which may take up to the unit's own start timeout.
+	if err := c.Start(ctx, unit, orDefault(uo.TimeoutStart, 90*time.Second)+10*time.Second); err != nil {
 		return fmt.Errorf("%w; the unit stays installed: see systemctl status %s, or remove it with thinbox rm %s", err, unit, spec.Name)
 	}
 	return nil
@@ -255,7 +256,7 @@ func (m *Manager) RunService(ctx context.Context, spec *Spec, notify string) err
 			return err
 		}
 	}
-	c, err := launcher.Start(cfg, launcher.Options{Stdout: os.Stdout, Stderr: os.Stderr, Self: m.Self})
+	c, err := launcher.Start(cfg, launcher.Options{Stdout: os.Stdout, Stderr: os.Stderr, Self: m.Self, Detach: true})
 	if err != nil {
 		return fmt.Errorf("container: run %s: %w", rec.Name, err)
 	}

@@ -25,9 +25,13 @@ type Options struct {
 	Stdin, Stdout, Stderr *os.File
 	// Interactive forwards Stdin to the pty (-i with -t).
 	Interactive bool
-	// DieWithParent kills the container when the launcher dies (foreground runs);
-	// service mode leaves it to systemd instead.
+	// DieWithParent kills the container when the launcher dies (foreground runs).
 	DieWithParent bool
+	// Detach makes the container a child of the launcher's parent (CLONE_PARENT), for
+	// service mode: systemd, which started the launcher, is then the parent of the
+	// container's PID 1 that it supervises once the launcher has exited. The launcher
+	// must not Wait for a detached container.
+	Detach bool
 	// Placed is called with the child's pid as soon as the child exists, while it sets
 	// up its mounts; the payload does not start before Placed returns. The caller puts
 	// the child in its cgroup here. An error aborts the start.
@@ -92,8 +96,13 @@ func Start(cfg *Config, opt Options) (_ *Container, err error) {
 	if !cfg.NetHost {
 		cmd.SysProcAttr.Cloneflags |= unix.CLONE_NEWNET
 	}
-	if opt.DieWithParent {
+	switch {
+	case opt.DieWithParent && opt.Detach:
+		return nil, fmt.Errorf("launcher: DieWithParent and Detach exclude each other")
+	case opt.DieWithParent:
 		cmd.SysProcAttr.Pdeathsig = unix.SIGKILL
+	case opt.Detach:
+		cmd.SysProcAttr.Cloneflags |= unix.CLONE_PARENT
 	}
 
 	c := &Container{cmd: cmd, sigs: make(chan os.Signal, 16)}

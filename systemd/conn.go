@@ -36,11 +36,37 @@ func Booted() bool {
 // THINBOX_SYSTEMD_BUS=1 to force the bus (the benchmarks compare both). user selects
 // the caller's own manager (rootless).
 func Connect(ctx context.Context, user bool) (*Conn, error) {
-	ctx, cancel := context.WithTimeout(ctx, Timeout)
-	defer cancel()
 	if !user && !Booted() {
 		return nil, fmt.Errorf("systemd: %w (PID 1 is not systemd)", ErrUnavailable)
 	}
+	// The bus connection lives as long as its context, so it gets one of its own; the
+	// caller's context and Timeout only bound the wait for it.
+	type result struct {
+		c   *Conn
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		c, err := connect(user)
+		ch <- result{c, err}
+	}()
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	defer cancel()
+	select {
+	case r := <-ch:
+		return r.c, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-ch; r.c != nil {
+				r.c.Close()
+			}
+		}()
+		return nil, fmt.Errorf("systemd: connect: %w: %w", ErrUnavailable, ctx.Err())
+	}
+}
+
+func connect(user bool) (*Conn, error) {
+	ctx := context.Background()
 	private := privateSocket(user)
 	if private != "" && os.Getenv("THINBOX_SYSTEMD_BUS") != "1" {
 		if _, err := os.Stat(private); err == nil {

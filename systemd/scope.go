@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
+	"golang.org/x/sys/unix"
 )
 
 // ScopeSpec describes the transient scope a container runs in.
@@ -97,13 +99,17 @@ func (c *Conn) startTransient(ctx context.Context, unit string, props []sddbus.P
 func waitJob(ctx context.Context, verb, unit string, ch <-chan string) error {
 	select {
 	case res := <-ch:
-		if res != "done" {
-			return fmt.Errorf("systemd: %s %s: job %s (see journalctl -u %s)", verb, unit, res, unit)
-		}
-		return nil
+		return jobResult(verb, unit, res)
 	case <-ctx.Done():
 		return fmt.Errorf("systemd: %s %s: no job result: %w", verb, unit, ctx.Err())
 	}
+}
+
+func jobResult(verb, unit, res string) error {
+	if res != "done" {
+		return fmt.Errorf("systemd: %s %s: job %s (see journalctl -u %s)", verb, unit, res, unit)
+	}
+	return nil
 }
 
 // controlGroup returns a unit's cgroup path.
@@ -121,7 +127,14 @@ func (c *Conn) controlGroup(ctx context.Context, unit, typ string) (string, erro
 
 // Stop stops a unit and waits for the job. A unit that is not loaded counts as stopped.
 func (c *Conn) Stop(ctx context.Context, unit string) error {
-	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	return c.StopWithin(ctx, unit, 0)
+}
+
+// StopWithin stops a unit (a stop job: no Restart= fires) and, if grace > 0 and the job
+// is not done within it, SIGKILLs every process of the unit, which ends the job. With
+// grace 0 the unit's own TimeoutStopSec= applies.
+func (c *Conn) StopWithin(ctx context.Context, unit string, grace time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, Timeout+grace)
 	defer cancel()
 	ch := make(chan string, 1)
 	if _, err := c.c.StopUnitContext(ctx, unit, "replace", ch); err != nil {
@@ -131,16 +144,13 @@ func (c *Conn) Stop(ctx context.Context, unit string) error {
 		}
 		return fmt.Errorf("systemd: stop %s: %w", unit, err)
 	}
-	return waitJob(ctx, "stop", unit, ch)
-}
-
-// SetStopTimeout changes how long systemd waits after SIGTERM before SIGKILL, for this
-// boot only.
-func (c *Conn) SetStopTimeout(ctx context.Context, unit string, usec uint64) error {
-	ctx, cancel := context.WithTimeout(ctx, Timeout)
-	defer cancel()
-	if err := c.c.SetUnitPropertiesContext(ctx, unit, true, sddbus.Property{Name: "TimeoutStopUSec", Value: dbus.MakeVariant(usec)}); err != nil {
-		return fmt.Errorf("systemd: set stop timeout of %s: %w", unit, err)
+	if grace > 0 {
+		select {
+		case res := <-ch:
+			return jobResult("stop", unit, res)
+		case <-time.After(grace):
+			_ = c.c.KillUnitWithTarget(ctx, unit, sddbus.All, int32(unix.SIGKILL))
+		}
 	}
-	return nil
+	return waitJob(ctx, "stop", unit, ch)
 }

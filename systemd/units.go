@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 )
@@ -92,9 +93,9 @@ func (c *Conn) Reload(ctx context.Context) error {
 	return nil
 }
 
-// Start starts a unit and waits for the job; for Type=notify that is READY.
-func (c *Conn) Start(ctx context.Context, unit string) error {
-	ctx, cancel := context.WithTimeout(ctx, Timeout)
+// Start starts a unit and waits up to wait for the job; for Type=notify that is READY.
+func (c *Conn) Start(ctx context.Context, unit string, wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	ch := make(chan string, 1)
 	if _, err := c.c.StartUnitContext(ctx, unit, "replace", ch); err != nil {

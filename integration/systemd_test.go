@@ -1,0 +1,342 @@
+//go:build integration && systemd
+
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/thinbox/thinbox/internal/testenv"
+)
+
+func newSystemdBox(t *testing.T) *box {
+	t.Helper()
+	testenv.Require(t, testenv.Root, testenv.Systemd, testenv.CgroupV2("memory", "pids", "cpu"), testenv.Command("systemctl"))
+	return newBox(t).withImage()
+}
+
+func systemctl(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	out, err := exec.Command("systemctl", args...).CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out)), code
+}
+
+func unitProp(t *testing.T, unit, prop string) string {
+	t.Helper()
+	out, _ := systemctl(t, "show", "-P", prop, unit)
+	return out
+}
+
+// waitFor polls cond for up to d.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestScopeLimitsAppliedAndReadBack(t *testing.T) {
+	b := newSystemdBox(t)
+	// Inside: the cgroup namespace is rooted at the scope, whose files carry the limits.
+	out := b.ok("run", "--rm", "--name", "lim", "--memory", "64m", "--pids", "20", "--cpu", "0.5", "--memory-high", "48m", "--cpu-weight", "50",
+		"busybox", "sh", "-c", "cat /proc/self/cgroup /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max /sys/fs/cgroup/cpu.max /sys/fs/cgroup/memory.high /sys/fs/cgroup/cpu.weight")
+	if want := "0::/\n67108864\n20\n50000 100000\n50331648\n50\n"; out != want {
+		t.Errorf("inside the container:\n%s\nwant:\n%s", out, want)
+	}
+	// Outside, while it runs: thinbox-NAME.scope in thinbox.slice, Delegate=yes, and ps
+	// shows the limits read from cgroupfs.
+	cmd := b.cmd("run", "--rm", "--name", "held", "--memory", "32m", "--pids", "30", "busybox", "sleep", "300")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	pid := waitRunning(t, b, "held")
+	cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if !strings.Contains(string(cg), "0::/thinbox.slice/thinbox-held.scope") {
+		t.Errorf("container PID 1 in %q", cg)
+	}
+	for file, want := range map[string]string{"memory.max": "33554432", "pids.max": "30"} {
+		got, _ := os.ReadFile("/sys/fs/cgroup/thinbox.slice/thinbox-held.scope/" + file)
+		if strings.TrimSpace(string(got)) != want {
+			t.Errorf("%s = %q, want %s", file, got, want)
+		}
+	}
+	if d := unitProp(t, "thinbox-held.scope", "Delegate"); d != "yes" {
+		t.Errorf("Delegate=%s", d)
+	}
+	// The launcher itself stays outside the scope: only the container is in it.
+	procs, _ := os.ReadFile("/sys/fs/cgroup/thinbox.slice/thinbox-held.scope/cgroup.procs")
+	if strings.Contains(string(procs), strconv.Itoa(cmd.Process.Pid)+"\n") {
+		t.Errorf("launcher %d is inside the scope: %q", cmd.Process.Pid, procs)
+	}
+	ps := b.ok("ps")
+	if !strings.Contains(ps, "memory=33554432") || !strings.Contains(ps, "pids=30") || !strings.Contains(ps, "scope active (running)") {
+		t.Errorf("ps lacks the scope's state and limits:\n%s", ps)
+	}
+	b.ok("stop", "-t", "5", "held")
+	cmd.Wait()
+	waitFor(t, 10*time.Second, "the scope to go", func() bool {
+		_, err := os.Stat("/sys/fs/cgroup/thinbox.slice/thinbox-held.scope")
+		return os.IsNotExist(err)
+	})
+}
+
+func TestOOMKill(t *testing.T) {
+	b := newSystemdBox(t)
+	r := b.run("run", "--name", "hog", "--memory", "32m", "--memory-swap", "0", "busybox", "sh", "-c", "dd if=/dev/zero of=/dev/null bs=128M count=1")
+	if r.code != 137 {
+		t.Errorf("OOM: exit %d, want 137 (stderr %q)", r.code, r.stderr)
+	}
+	if ps := b.ok("ps", "-a"); !strings.Contains(ps, "oom-killed") {
+		t.Errorf("ps -a does not say oom-killed:\n%s", ps)
+	}
+	var rec struct {
+		OOMKilled bool `json:"oom_killed"`
+	}
+	json.Unmarshal([]byte(b.ok("inspect", "hog")), &rec)
+	if !rec.OOMKilled {
+		t.Errorf("inspect does not say oom_killed")
+	}
+	b.ok("rm", "hog")
+	systemctl(t, "reset-failed")
+	// A run that exits 137 by itself is not an OOM kill.
+	b.ok("run", "--name", "notoom", "--memory", "32m", "busybox", "true")
+	if ps := b.ok("ps", "-a"); strings.Contains(ps, "oom-killed") {
+		t.Errorf("a clean run reported as OOM-killed:\n%s", ps)
+	}
+	b.ok("rm", "notoom")
+}
+
+func TestPidsLimitStopsForks(t *testing.T) {
+	b := newSystemdBox(t)
+	r := b.run("run", "--rm", "--pids", "12", "busybox", "sh", "-c", "for i in $(seq 1 40); do sleep 5 & done 2>&1; echo started=$(jobs -p | wc -l)")
+	if !strings.Contains(r.stdout+r.stderr, "fork") && !strings.Contains(r.stdout+r.stderr, "Resource temporarily unavailable") {
+		t.Errorf("40 forks under --pids 12 all succeeded:\n%s%s", r.stdout, r.stderr)
+	}
+}
+
+func TestLimitErrors(t *testing.T) {
+	b := newSystemdBox(t)
+	b.fails(125, "--memory", "run", "--rm", "--memory", "lots", "busybox", "true")
+	b.fails(125, "--cpu", "run", "--rm", "--cpu", "0", "busybox", "true")
+	b.fails(125, "--pids", "run", "--rm", "--pids", "0", "busybox", "true")
+	b.fails(125, "--slice", "run", "--rm", "--slice", "bad", "busybox", "true")
+	// --memory-swap is only honoured with swap accounting; either it reads back or the
+	// run fails saying why — never a silent no-op.
+	r := b.run("run", "--rm", "--memory", "64m", "--memory-swap", "16m", "busybox", "cat", "/sys/fs/cgroup/memory.swap.max")
+	if r.code == 0 && strings.TrimSpace(r.stdout) != "16777216" {
+		t.Errorf("--memory-swap 16m: exit 0 but memory.swap.max = %q", r.stdout)
+	}
+	if r.code != 0 && !strings.Contains(r.stderr, "swap") {
+		t.Errorf("--memory-swap failure does not say why: %q", r.stderr)
+	}
+}
+
+// A launcher killed at any point of the start leaves no scope, record or layer behind.
+func TestLauncherKilledMidStart(t *testing.T) {
+	b := newSystemdBox(t)
+	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+	for i := 0; i < 12; i++ {
+		cmd := b.cmd("run", "--rm", "--name", fmt.Sprintf("mid%d", i), "--memory", "64m", "busybox", "sleep", "300")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(rng.Intn(400)) * time.Millisecond)
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+	waitFor(t, 20*time.Second, "all mid-start scopes to go", func() bool {
+		out, _ := systemctl(t, "list-units", "--all", "--plain", "--no-legend", "thinbox-mid*")
+		return out == ""
+	})
+	b.ok("ps", "-a") // collects what the killed launchers left
+}
+
+func serviceArgs(b *box, name string, rest ...string) []string {
+	return append([]string{"run", "--unit", name}, rest...)
+}
+
+func cleanupService(t *testing.T, b *box, name string) {
+	t.Cleanup(func() {
+		b.run("rm", name)
+		exec.Command("systemctl", "reset-failed", "thinbox-"+name+".service").Run()
+	})
+}
+
+func TestServiceLifecycle(t *testing.T) {
+	b := newSystemdBox(t)
+	cleanupService(t, b, "sensor")
+	b.ok(serviceArgs(b, "sensor", "--memory", "64m", "--pids", "50", "busybox", "sh", "-c", "while true; do echo tick; sleep 1; done")...)
+	unit := "thinbox-sensor.service"
+	if s, _ := systemctl(t, "is-active", unit); s != "active" {
+		t.Fatalf("is-active: %s", s)
+	}
+	if out, code := systemctl(t, "status", "--no-pager", unit); code != 0 || !strings.Contains(out, "thinbox container sensor") {
+		t.Errorf("systemctl status (%d):\n%s", code, out)
+	}
+	waitFor(t, 30*time.Second, "tick in the journal", func() bool {
+		out, _ := exec.Command("journalctl", "-u", unit, "--no-pager", "-o", "cat").Output()
+		return strings.Contains(string(out), "tick")
+	})
+	if out := b.ok("logs", "-n", "3", "sensor"); !strings.Contains(out, "tick") {
+		t.Errorf("thinbox logs: %q", out)
+	}
+	// systemd supervises the container's PID 1; every process of the unit is inside the
+	// container (its own pid namespace), none is a launcher.
+	mainPID := unitProp(t, unit, "MainPID")
+	cg := unitProp(t, unit, "ControlGroup")
+	procs, _ := os.ReadFile("/sys/fs/cgroup" + cg + "/cgroup.procs")
+	self, _ := os.Readlink("/proc/self/ns/pid")
+	for _, p := range strings.Fields(string(procs)) {
+		ns, _ := os.Readlink("/proc/" + p + "/ns/pid")
+		if ns == self {
+			comm, _ := os.ReadFile("/proc/" + p + "/comm")
+			t.Errorf("process %s (%s) in %s is outside the container", p, strings.TrimSpace(string(comm)), unit)
+		}
+	}
+	if comm, _ := os.ReadFile("/proc/" + mainPID + "/comm"); strings.TrimSpace(string(comm)) != "thinbox-init" {
+		t.Errorf("MainPID %s is %q, want the container's init", mainPID, comm)
+	}
+	if got, _ := os.ReadFile("/sys/fs/cgroup" + cg + "/memory.max"); strings.TrimSpace(string(got)) != "67108864" {
+		t.Errorf("service memory.max = %q", got)
+	}
+	if ps := b.ok("ps"); !strings.Contains(ps, "service active (running)") || !strings.Contains(ps, "memory=67108864") {
+		t.Errorf("ps:\n%s", ps)
+	}
+	// Stop leaves it inactive, not failed; the layer and record go.
+	b.ok("stop", "sensor")
+	if s, _ := systemctl(t, "is-active", unit); s != "inactive" {
+		t.Errorf("after stop: %s, want inactive", s)
+	}
+	if ps := b.ok("ps", "-a"); !strings.Contains(ps, "sensor") || !strings.Contains(ps, "stopped") {
+		t.Errorf("ps -a after stop:\n%s", ps)
+	}
+	// Start it again through systemctl, as an ordinary service.
+	if out, code := systemctl(t, "start", unit); code != 0 {
+		t.Fatalf("systemctl start: %s", out)
+	}
+	if s, _ := systemctl(t, "is-active", unit); s != "active" {
+		t.Errorf("after systemctl start: %s", s)
+	}
+	b.fails(125, "in use", serviceArgs(b, "sensor", "busybox", "true")...)
+	// rm: stop, disable, delete the unit, reload; nothing left.
+	b.ok("rm", "sensor")
+	if _, err := os.Stat("/etc/systemd/system/" + unit); !os.IsNotExist(err) {
+		t.Errorf("unit file left: %v", err)
+	}
+	if out, _ := systemctl(t, "list-units", "--all", "--plain", "--no-legend", unit); strings.Contains(out, "active") || strings.Contains(out, "failed") {
+		t.Errorf("unit still loaded: %q", out)
+	}
+	if _, err := os.Stat("/sys/fs/cgroup" + cg); !os.IsNotExist(err) {
+		t.Errorf("service cgroup left: %v", err)
+	}
+}
+
+func TestServiceRestartOnFailure(t *testing.T) {
+	b := newSystemdBox(t)
+	cleanupService(t, b, "crashy")
+	b.ok(serviceArgs(b, "crashy", "--restart", "on-failure", "--restart-sec", "1s", "busybox", "sh", "-c", "sleep 2; exit 3")...)
+	waitFor(t, 60*time.Second, "a restart", func() bool {
+		n, _ := strconv.Atoi(unitProp(t, "thinbox-crashy.service", "NRestarts"))
+		return n >= 1
+	})
+}
+
+// Arguments and environment values with spaces, quotes, $, %, \ and ; reach the
+// payload byte-exact through the unit file.
+func TestServiceArgumentsByteExact(t *testing.T) {
+	b := newSystemdBox(t)
+	cleanupService(t, b, "args")
+	dir := t.TempDir()
+	args := []string{"two words", `"dq"`, `'sq'`, "$HOME", "${X}", "%n", "%%", `back\slash`, "semi;colon", ";", "new\nline", ""}
+	env := `v a"l'u$e%n\;`
+	cmd := append(serviceArgs(b, "args", "-v", dir+":/out", "-e", "ODD="+env, "busybox", "sh", "-c",
+		`for a in "$@"; do printf '[%s]' "$a"; done > /out/args; printf '%s' "$ODD" > /out/env; sleep 300`, "sh"), args...)
+	b.ok(cmd...)
+	waitFor(t, 30*time.Second, "the payload's output", func() bool {
+		_, err := os.Stat(filepath.Join(dir, "env"))
+		return err == nil
+	})
+	want := ""
+	for _, a := range args {
+		want += "[" + a + "]"
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got, _ := os.ReadFile(filepath.Join(dir, "args")); string(got) != want {
+		t.Errorf("argv through the unit:\n got %q\nwant %q", got, want)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "env")); string(got) != env {
+		t.Errorf("env through the unit: %q, want %q", got, env)
+	}
+}
+
+func TestUnitVerifyAndPrint(t *testing.T) {
+	b := newSystemdBox(t)
+	text := b.ok("unit", "--unit", "printed", "--memory", "64m", "--cpu", "0.5", "--pids", "20", "--restart", "always", "--wait-network",
+		"-e", "A=b c", "busybox", "sh", "-c", "echo $HOME %n")
+	for _, want := range []string{"Type=notify", "NotifyAccess=all", "KillMode=mixed", "Delegate=yes", "SuccessExitStatus=143",
+		"MemoryMax=67108864", "CPUQuota=50%", "TasksMax=20", "Restart=always", "After=network-online.target", "SyslogIdentifier=printed", "TimeoutStopSec="} {
+		if !strings.Contains(text, want+"\n") && !strings.Contains(text, want) {
+			t.Errorf("unit lacks %s:\n%s", want, text)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "thinbox-printed.service")
+	os.WriteFile(path, []byte(text), 0o644)
+	if out, err := exec.Command("systemd-analyze", "verify", "--man=no", path).CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+	if _, err := os.Stat("/etc/systemd/system/thinbox-printed.service"); !os.IsNotExist(err) {
+		t.Errorf("thinbox unit installed something")
+	}
+	b.fails(125, "invalid name", "unit", "--unit", "bad name", "busybox", "true")
+	b.fails(125, "--restart", "unit", "--unit", "x", "--restart", "sometimes", "busybox", "true")
+}
+
+func TestHostileServiceNames(t *testing.T) {
+	b := newSystemdBox(t)
+	for _, name := range []string{"../etc", "a b", "x/y", "%n", "-x", "a\nb", "a$b", "a@b", "", strings.Repeat("n", 64)} {
+		r := b.run("run", "--unit", name, "busybox", "true")
+		if r.code != 125 {
+			t.Errorf("--unit %q: exit %d", name, r.code)
+		}
+	}
+	matches, _ := filepath.Glob("/etc/systemd/system/thinbox-*")
+	for _, m := range matches {
+		t.Errorf("left behind: %s", m)
+	}
+}
+
+// --notify=container: the payload decides readiness through NOTIFY_SOCKET; systemd's
+// start job waits for it, and MAINPID is the container's init.
+func TestServiceNotifyContainer(t *testing.T) {
+	b := newSystemdBox(t)
+	cleanupService(t, b, "notif")
+	self, _ := os.Executable()
+	start := time.Now()
+	b.ok(serviceArgs(b, "notif", "--notify", "container", "-v", self+":/notifier:ro", "-e", "THINBOX_TEST_NOTIFY=1",
+		"busybox", "sh", "-c", "sleep 3; /notifier; sleep 300")...)
+	if took := time.Since(start); took < 3*time.Second {
+		t.Errorf("start returned after %s, before the payload said READY", took)
+	}
+	if s, _ := systemctl(t, "is-active", "thinbox-notif.service"); s != "active" {
+		t.Errorf("is-active: %s", s)
+	}
+}
