@@ -340,3 +340,50 @@ func TestServiceNotifyContainer(t *testing.T) {
 		t.Errorf("is-active: %s", s)
 	}
 }
+
+// rebootRoot is a fixed store for the reboot pair: it must outlive the first test.
+const rebootRoot = "/var/lib/thinbox-reboot-test"
+
+// rebootBox uses a copy of thinbox on the guest's own disk: the share that holds
+// THINBOX_BIN is mounted only after boot, too late for an enabled service.
+func rebootBox(t *testing.T) *box {
+	testenv.Require(t, testenv.Root, testenv.Systemd, testenv.Binary, testenv.Image)
+	return &box{t: t, bin: rebootRoot + "/thinbox", root: rebootRoot + "/lib", runroot: "/run/thinbox-reboot-test"}
+}
+
+// TestRebootEnableBefore and TestRebootEnableAfter run around a reboot of the guest
+// (integration/run.sh does the reboot): an enabled service comes back by itself.
+func TestRebootEnableBefore(t *testing.T) {
+	b := rebootBox(t)
+	os.RemoveAll(rebootRoot)
+	os.MkdirAll(rebootRoot, 0o700)
+	bin, err := os.ReadFile(testenv.BinaryPath())
+	if err != nil || os.WriteFile(b.bin, bin, 0o755) != nil {
+		t.Fatalf("copy thinbox to %s: %v", b.bin, err)
+	}
+	b.ok("image", "import", "busybox", testenv.ImagePath())
+	b.ok("run", "--unit", "boot", "--enable", "busybox", "sh", "-c", "echo booted; exec sleep 100000")
+	if s, _ := systemctl(t, "is-enabled", "thinbox-boot.service"); s != "enabled" {
+		t.Fatalf("is-enabled: %s", s)
+	}
+}
+
+func TestRebootEnableAfter(t *testing.T) {
+	b := rebootBox(t)
+	defer os.RemoveAll(rebootRoot)
+	defer b.run("rm", "boot")
+	waitFor(t, 60*time.Second, "thinbox-boot.service to be active after the reboot", func() bool {
+		s, _ := systemctl(t, "is-active", "thinbox-boot.service")
+		return s == "active"
+	})
+	if ps := b.ok("ps"); !strings.Contains(ps, "boot") || !strings.Contains(ps, "service active (running)") {
+		t.Errorf("ps after reboot:\n%s", ps)
+	}
+	b.ok("rm", "boot")
+	if _, err := os.Stat("/etc/systemd/system/thinbox-boot.service"); !os.IsNotExist(err) {
+		t.Errorf("unit left after rm")
+	}
+	if _, err := os.Stat("/etc/systemd/system/multi-user.target.wants/thinbox-boot.service"); !os.IsNotExist(err) {
+		t.Errorf("enablement symlink left after rm")
+	}
+}
