@@ -15,7 +15,7 @@ OUT        ?= out
 IMAGE      := $(OUT)/busybox-$(ARCH).tar.gz
 export CGO_ENABLED := 0
 
-.PHONY: all thinbox demo test unit integration-bins integration clean
+.PHONY: all thinbox demo test vet unit integration-bins integration clean
 
 all: thinbox
 
@@ -33,16 +33,25 @@ $(IMAGE):
 demo: thinbox $(IMAGE)
 	integration/demo.sh ./thinbox $(IMAGE)
 
-# Packages whose tests are built into binaries for the integration phases. host-*.test
-# carry the `integration` tests (root + namespaces); guest-*.test add the `systemd` ones.
-INTEGRATION_PKGS := integration launcher systemd
+# Test binaries for the integration phases. host-*.test: the `integration` suite (root +
+# namespaces) on this machine. guest-*.test: the same suite plus the `systemd` tests, and
+# the launcher's and systemd package's own tests, where systemd is PID 1 (the qemu guest).
+HOST_PKGS  := integration
+GUEST_PKGS := integration launcher systemd
 
 integration-bins: $(OUT)/thinbox-$(ARCH)
 	@rm -rf $(OUT)/tests && mkdir -p $(OUT)/tests
-	@for p in $(INTEGRATION_PKGS); do \
+	@for p in $(HOST_PKGS); do \
 		GOARCH=$(ARCH) $(GO) test -c -tags integration -o $(OUT)/tests/host-$$p.test ./$$p || exit 1; \
+	done
+	@for p in $(GUEST_PKGS); do \
 		GOARCH=$(ARCH) $(GO) test -c -tags integration,systemd -o $(OUT)/tests/guest-$$p.test ./$$p || exit 1; \
 	done
+
+vet:
+	$(GO) vet ./...
+	$(GO) vet -tags integration,systemd ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 
 unit: $(IMAGE)
 	THINBOX_TEST_IMAGE=$(abspath $(IMAGE)) $(GO) test -count=1 ./...
@@ -50,7 +59,7 @@ unit: $(IMAGE)
 integration: integration-bins $(IMAGE)
 	integration/run.sh --bin $(OUT)/thinbox-$(ARCH) --image $(IMAGE) --tests $(OUT)/tests --arch $(ARCH)
 
-test: unit integration
+test: vet unit integration
 
 clean:
 	rm -rf thinbox $(OUT)
