@@ -56,7 +56,7 @@ func (m *Manager) List(ctx context.Context, all bool) ([]*Entry, error) {
 			continue
 		}
 		if c == nil {
-			if c, err = systemd.Connect(ctx, false); err != nil {
+			if c, err = systemd.Connect(ctx, m.User); err != nil {
 				return nil, err
 			}
 			defer c.Close()
@@ -81,7 +81,7 @@ func (m *Manager) List(ctx context.Context, all bool) ([]*Entry, error) {
 
 // installedServices are the names of the container services whose unit files exist.
 func (m *Manager) installedServices() []string {
-	dir, err := systemd.UnitDir(false)
+	dir, err := systemd.UnitDir(m.User)
 	if err != nil {
 		return nil
 	}
@@ -109,7 +109,7 @@ func isOurUnit(path string) bool {
 }
 
 func (m *Manager) unitPath(name string) (string, bool) {
-	dir, err := systemd.UnitDir(false)
+	dir, err := systemd.UnitDir(m.User)
 	if err != nil {
 		return "", false
 	}
@@ -135,7 +135,7 @@ func (m *Manager) Stop(ctx context.Context, name string, timeout time.Duration) 
 		return err
 	}
 	if rec.Unit != "" && systemd.Booted() && (isService || rec.Status == state.Running) {
-		c, err := systemd.Connect(ctx, false)
+		c, err := systemd.Connect(ctx, m.User)
 		if err != nil {
 			return err
 		}
@@ -236,7 +236,7 @@ func (m *Manager) Remove(ctx context.Context, name string, force, fromUnit bool)
 
 func (m *Manager) removeService(ctx context.Context, name, path string) error {
 	unit := units.ServiceName(name)
-	c, err := systemd.Connect(ctx, false)
+	c, err := systemd.Connect(ctx, m.User)
 	if err != nil {
 		return err
 	}

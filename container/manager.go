@@ -1,7 +1,9 @@
 package container
 
 import (
+	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/thinbox/thinbox/image"
 	"github.com/thinbox/thinbox/state"
@@ -13,14 +15,37 @@ type Paths struct {
 	Run  string // container records: /run/thinbox (a tmpfs)
 }
 
-// DefaultPaths are root's.
-var DefaultPaths = Paths{Data: "/var/lib/thinbox", Run: "/run/thinbox"}
+// RootPaths are root's.
+var RootPaths = Paths{Data: "/var/lib/thinbox", Run: "/run/thinbox"}
+
+// DefaultPaths are root's, or for an ordinary user $XDG_DATA_HOME/thinbox (default
+// ~/.local/share/thinbox) and $XDG_RUNTIME_DIR/thinbox.
+func DefaultPaths() Paths {
+	if os.Geteuid() == 0 {
+		return RootPaths
+	}
+	p := Paths{}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		p.Data = filepath.Join(d, "thinbox")
+	} else if home, err := os.UserHomeDir(); err == nil {
+		p.Data = filepath.Join(home, ".local", "share", "thinbox")
+	}
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		p.Run = filepath.Join(d, "thinbox")
+	} else {
+		p.Run = filepath.Join(os.TempDir(), "thinbox-"+strconv.Itoa(os.Geteuid()))
+	}
+	return p
+}
 
 // Manager runs verbs against one set of stores.
 type Manager struct {
 	Paths  Paths
 	Images *image.Store
 	States *state.Store
+	// User: an ordinary user's containers, in user namespaces, under the user's own
+	// systemd manager.
+	User bool
 	// Self is the thinbox binary the launcher re-executes as the container's init;
 	// "" means /proc/self/exe.
 	Self string
@@ -29,6 +54,7 @@ type Manager struct {
 // New opens the stores under p; nothing is created until a verb needs it.
 func New(p Paths) *Manager {
 	return &Manager{
+		User:   os.Geteuid() != 0,
 		Paths:  p,
 		Images: image.NewStore(filepath.Join(p.Data, "images")),
 		States: state.NewStore(p.Run, p.Data),

@@ -51,7 +51,7 @@ func (m *Manager) Run(ctx context.Context, spec *Spec, stdio IO) (code int, err 
 	if err != nil {
 		return 0, err
 	}
-	scope, err := scopeFor(ctx, spec)
+	scope, err := scopeFor(ctx, spec, m.User)
 	if err != nil {
 		return 0, err
 	}
@@ -59,10 +59,15 @@ func (m *Manager) Run(ctx context.Context, spec *Spec, stdio IO) (code int, err 
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("container: run %s: %w", name, err)
 	}
+	out := &tee{stdout: stdio.Stdout, stderr: stdio.Stderr}
+	if scope.enabled && !spec.TTY {
+		out = teeToJournal(name, stdio.Stdout, stdio.Stderr)
+	}
+	defer out.wait()
 	c, err := launcher.Start(cfg, launcher.Options{
 		Stdin:         stdinFor(spec, stdio),
-		Stdout:        stdio.Stdout,
-		Stderr:        stdio.Stderr,
+		Stdout:        out.stdout,
+		Stderr:        out.stderr,
 		Interactive:   spec.Interactive,
 		DieWithParent: true,
 		Self:          m.Self,
@@ -72,6 +77,7 @@ func (m *Manager) Run(ctx context.Context, spec *Spec, stdio IO) (code int, err 
 		return 0, fmt.Errorf("container: run %s: %w", name, err)
 	}
 	started = true
+	out.started()
 	now := time.Now().UTC()
 	if err := m.States.Update(name, func(r *state.Record) {
 		r.Status, r.Pid, r.PidStart, r.Started = state.Running, c.Pid, state.StartTime(c.Pid), now
@@ -82,6 +88,7 @@ func (m *Manager) Run(ctx context.Context, spec *Spec, stdio IO) (code int, err 
 		return 0, err
 	}
 	code, werr := c.Wait()
+	out.wait()
 	oom := scope.oomKilled()
 	uerr := m.States.Update(name, func(r *state.Record) {
 		r.Status, r.Finished = state.Exited, time.Now().UTC()

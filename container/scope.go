@@ -28,16 +28,19 @@ type connResult struct {
 // scopeFor decides whether the container gets a scope: always where systemd is PID 1
 // with a unified cgroup hierarchy; nowhere else, and then asking for a limit is an
 // error that says why, never a silent no-op.
-func scopeFor(ctx context.Context, spec *Spec) (*scoper, error) {
+func scopeFor(ctx context.Context, spec *Spec, user bool) (*scoper, error) {
 	s := &scoper{limits: &spec.Limits, slice: spec.Slice}
 	if s.slice == "" {
 		s.slice = "thinbox.slice"
 	}
-	if !systemd.Booted() || !systemd.Unified() {
+	if !systemd.Booted() || !systemd.Unified() || (user && !systemd.UserManager()) {
 		if act := spec.Limits.Active(); len(act) > 0 {
 			why := "systemd is not PID 1 here"
-			if systemd.Booted() {
+			switch {
+			case systemd.Booted() && !systemd.Unified():
 				why = "/sys/fs/cgroup is not a unified cgroup v2 hierarchy (boot with systemd.unified_cgroup_hierarchy=1)"
+			case systemd.Booted():
+				why = "your systemd user manager can't be reached (log in through a session, or run `loginctl enable-linger` and set XDG_RUNTIME_DIR)"
 			}
 			return nil, fmt.Errorf("%w: --%s needs a systemd scope with cgroup v2, but %s", ErrInvalid, act[0].Flag, why)
 		}
@@ -46,7 +49,7 @@ func scopeFor(ctx context.Context, spec *Spec) (*scoper, error) {
 	s.enabled = true
 	s.conn = make(chan connResult, 1)
 	go func() {
-		c, err := systemd.Connect(ctx, false)
+		c, err := systemd.Connect(ctx, user)
 		s.conn <- connResult{c, err}
 	}()
 	return s, nil

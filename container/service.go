@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -53,6 +54,15 @@ func (u *UnitOptions) validate() error {
 	return nil
 }
 
+// wantedBy is the target that starts an enabled service at boot: the system's, or for a
+// user the user manager's own (which runs at boot only with lingering).
+func (m *Manager) wantedBy() string {
+	if m.User {
+		return "default.target"
+	}
+	return "multi-user.target"
+}
+
 // ServiceUnit renders the unit of a container service without touching anything.
 func (m *Manager) ServiceUnit(spec *Spec, uo *UnitOptions) (*units.Service, []byte, error) {
 	if err := spec.validate(); err != nil {
@@ -83,7 +93,7 @@ func (m *Manager) ServiceUnit(spec *Spec, uo *UnitOptions) (*units.Service, []by
 		TimeoutStart: orDefault(uo.TimeoutStart, 90*time.Second),
 		TimeoutStop:  orDefault(uo.TimeoutStop, 10*time.Second),
 		WaitNetwork:  uo.WaitNetwork,
-		WantedBy:     "multi-user.target",
+		WantedBy:     m.wantedBy(),
 	}
 	text, err := svc.Render()
 	if err != nil {
@@ -166,13 +176,16 @@ func (m *Manager) InstallUnit(ctx context.Context, spec *Spec, uo *UnitOptions) 
 	if rec, err := m.States.Load(spec.Name); err == nil && rec.Status != state.Exited && !uo.Replace {
 		return fmt.Errorf("container: %s: %w", spec.Name, state.ErrExists)
 	}
-	c, err := systemd.Connect(ctx, false)
+	if uo.Enable && m.User && !lingering() {
+		fmt.Fprintf(os.Stderr, "thinbox: warning: lingering is off for your user, so your services start only when you log in, not at boot: run `loginctl enable-linger` to change that\n")
+	}
+	c, err := systemd.Connect(ctx, m.User)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	unit := units.ServiceName(spec.Name)
-	dir, err := systemd.UnitDir(false)
+	dir, err := systemd.UnitDir(m.User)
 	if err != nil {
 		return err
 	}
@@ -323,4 +336,14 @@ func (m *Manager) LogUnit(ctx context.Context, name string) (string, error) {
 		return "", fmt.Errorf("container: logs %s: it ran without systemd, so its output went only to the terminal", name)
 	}
 	return rec.Unit, nil
+}
+
+// lingering reports whether the user's manager runs from boot (loginctl enable-linger).
+func lingering() bool {
+	u, err := user.Current()
+	if err != nil {
+		return false
+	}
+	_, err = os.Stat("/var/lib/systemd/linger/" + u.Username)
+	return err == nil
 }

@@ -28,7 +28,7 @@ tb image ls
 script='echo "hostname:        $(hostname)"
 echo "my pid:          $$ (PID 1 is $(cat /proc/1/comm))"
 echo "processes:       $(ls /proc | grep -c "^[0-9]") visible ($(ps -o comm | tail -n +2 | tr "\n" " "))"
-echo "network:         $(ls /sys/class/net | tr "\n" " ")(lo is $(cat /sys/class/net/lo/operstate))"
+echo "network:         $(ls /sys/class/net | tr "\n" " ")(lo: $(ip -o link show lo | sed "s/.*<\(.*\)>.*/\1/"))"
 echo "root filesystem: $(cat /etc/thinbox-image)"
 echo "cgroup:          $(cat /proc/self/cgroup)"'
 

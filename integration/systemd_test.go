@@ -387,3 +387,23 @@ func TestRebootEnableAfter(t *testing.T) {
 		t.Errorf("enablement symlink left after rm")
 	}
 }
+
+// A foreground container in a scope leaves its output in the journal, attributed to its
+// scope: thinbox logs and journalctl -u show it after it ended.
+func TestScopeLogs(t *testing.T) {
+	b := newSystemdBox(t)
+	out := b.ok("run", "--name", "chatty", "busybox", "sh", "-c", "echo out-line-1; echo err-line-2 >&2; echo out-line-3")
+	if out != "out-line-1\nout-line-3\n" {
+		t.Errorf("terminal output %q", out)
+	}
+	waitFor(t, 20*time.Second, "the output in the journal", func() bool {
+		logs := b.run("logs", "chatty").stdout
+		return strings.Contains(logs, "out-line-1") && strings.Contains(logs, "err-line-2") && strings.Contains(logs, "out-line-3")
+	})
+	j, _ := exec.Command("journalctl", "--no-pager", "-o", "cat", "-u", "thinbox-chatty.scope").Output()
+	if !strings.Contains(string(j), "out-line-3") {
+		t.Errorf("journalctl -u thinbox-chatty.scope lacks the output:\n%s", j)
+	}
+	b.ok("rm", "chatty")
+	b.fails(125, "no such container", "logs", "chatty")
+}

@@ -31,6 +31,16 @@ func Booted() bool {
 	return err == nil
 }
 
+// UserManager reports whether the caller's own systemd manager can be reached.
+func UserManager() bool {
+	if p := privateSocket(true); p != "" {
+		if _, err := os.Stat(p); err == nil {
+			return true
+		}
+	}
+	return os.Getenv("DBUS_SESSION_BUS_ADDRESS") != ""
+}
+
 // Connect opens one connection for one command. For root it prefers systemd's private
 // socket, which skips the bus daemon (one hop less per call, no Hello); set
 // THINBOX_SYSTEMD_BUS=1 to force the bus (the benchmarks compare both). user selects

@@ -13,7 +13,7 @@ import (
 func logsCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "logs",
-		Usage:     "show a container's journal: its output as a service, its scope's events",
+		Usage:     "show a container's output from the journal (services, and foreground containers in a scope)",
 		ArgsUsage: "NAME",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new entries"},
@@ -32,7 +32,8 @@ func logsCommand() *cli.Command {
 				// The container's output, not systemd's messages about the unit.
 				args = append(args, "_SYSTEMD_UNIT="+unit)
 			} else {
-				args = append(args, "-u", unit)
+				// What the launcher copied from the container, not the scope's own events.
+				args = append(args, "OBJECT_SYSTEMD_UNIT="+unit, "_UID=0")
 			}
 			if c.Bool("follow") {
 				args = append(args, "-f")

@@ -5,7 +5,7 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-func defaultPaths() container.Paths { return container.DefaultPaths }
+func defaultPaths() container.Paths { return container.DefaultPaths() }
 
 // manager opens the stores named by the global flags.
 func manager(c *cli.Context) *container.Manager {
