@@ -2,8 +2,10 @@
 #
 #   make            build ./thinbox
 #   make demo       build, make the busybox image, run a container that shows its isolation
-#   make test       every test: unit, root-on-host, and systemd in a qemu guest (as root)
+#   make test       every test: unit, root-on-host, systemd in a qemu guest, the .deb in
+#                   amd64 and arm64 guests (as root); make check: all but the packages
 #   make deb        Debian package (ARCH=arm64 for the cross build)
+#   make lintian    lintian on it; make deb-test / arm64-smoke: the package in qemu guests
 #   make bench      benchmarks against crun, runc, bwrap, nspawn, podman, lxc
 
 SHELL      := /bin/bash
@@ -15,7 +17,7 @@ OUT        ?= out
 IMAGE      := $(OUT)/busybox-$(ARCH).tar.gz
 export CGO_ENABLED := 0
 
-.PHONY: all thinbox demo test vet unit integration-bins integration clean
+.PHONY: all thinbox demo check test vet unit integration-bins integration clean bench
 
 all: thinbox
 
@@ -54,14 +56,46 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 
 unit: $(IMAGE)
+	integration/deps.sh
 	THINBOX_TEST_IMAGE=$(abspath $(IMAGE)) $(GO) test -count=1 ./...
 
 integration: integration-bins $(IMAGE)
 	integration/run.sh --bin $(OUT)/thinbox-$(ARCH) --image $(IMAGE) --tests $(OUT)/tests --arch $(ARCH)
 
-test: vet unit integration
+# check: what a change needs before it lands (minutes). test: everything, as CI runs it,
+# including the Debian packages installed in the amd64 and arm64 guests.
+check: vet unit integration
+
+test: check deb-test lintian arm64-smoke
+
+# Start-up, memory, size and import against crun, runc, bwrap, nspawn, podman and lxc
+# (root; installs them with apt-get, boots the "bench" qemu guest). Never part of test.
+# BENCH_RUNS=20 rounds by default; see benchmarks/bench.sh for the other knobs.
+bench:
+	GO=$(GO) benchmarks/bench.sh
 
 clean:
 	rm -rf thinbox $(OUT)
 
 FORCE:
+
+# ---- Debian package (issue 6; debian/README.Debian) ------------------------------------
+#   deb          out/thinbox_VERSION_ARCH.deb from this tree (ARCH=arm64: cross-built)
+#   lintian      that package through lintian: no error or warning left un-overridden
+#   deb-test     the amd64 package installed, used (run, --unit, doctor, man, completion),
+#                removed, upgraded and purged in the amd64 guest of integration/vm
+#   arm64-smoke  the arm64 package, the arm64 unit tests under qemu-user and the package
+#                in the arm64 guest; prints how long each step took
+.PHONY: deb lintian deb-test arm64-smoke
+
+deb:
+	GO=$(GO) packaging/build-deb.sh --arch $(ARCH) --out $(OUT)
+
+lintian: deb
+	packaging/lintian.sh $(OUT)/thinbox_*_$(ARCH).deb
+
+deb-test:
+	GO=$(GO) integration/deb-test.sh --out $(OUT)
+
+arm64-smoke:
+	GO=$(GO) integration/arm64-smoke.sh --out $(OUT)

@@ -47,6 +47,8 @@ func newApp() *cli.App {
 			imageCommand(),
 			unitCommand(),
 			logsCommand(),
+			doctorCommand(),
+			gendocsCommand(),
 		},
 		// Errors are printed once, by exitCode, as one line.
 		ExitErrHandler: func(*cli.Context, error) {},
