@@ -13,20 +13,24 @@ GO         ?= go
 ARCH       ?= $(shell $(GO) env GOARCH)
 VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
 LDFLAGS    := -s -w -X main.version=$(VERSION)
+# urfave/cli's own man/markdown generator (and blackfriday's package init, ~0.4 ms in
+# every thinbox process, the container's init included) stays out: packaging/ writes
+# the man pages.
+TAGS       := urfave_cli_no_docs
 OUT        ?= out
 IMAGE      := $(OUT)/busybox-$(ARCH).tar.gz
 export CGO_ENABLED := 0
 
-.PHONY: all thinbox demo check test vet unit integration-bins integration clean bench
+.PHONY: all thinbox demo check test vet unit fuzz integration-bins integration clean bench
 
 all: thinbox
 
 thinbox:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o thinbox ./cmd/thinbox
+	$(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o thinbox ./cmd/thinbox
 
 $(OUT)/thinbox-$(ARCH): FORCE
 	@mkdir -p $(OUT)
-	GOARCH=$(ARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/thinbox
+	GOARCH=$(ARCH) $(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o $@ ./cmd/thinbox
 
 $(IMAGE):
 	@mkdir -p $(OUT)
@@ -64,7 +68,18 @@ integration: integration-bins $(IMAGE)
 
 # check: what a change needs before it lands (minutes). test: everything, as CI runs it,
 # including the Debian packages installed in the amd64 and arm64 guests.
-check: vet unit integration
+check: vet unit fuzz integration
+
+# Every fuzz target, briefly: a smoke run of the fuzzers, not a campaign. The seed corpora
+# under testdata/fuzz run in `unit` anyway. -fuzzminimizetime bounds what would otherwise
+# look like a hang at "0/sec".
+FUZZTIME ?= 10s
+FUZZ_TARGETS := image:FuzzUnpack units:FuzzRoundTrip systemd:FuzzLimitParse internal/names:FuzzCheck launcher/seccomp:FuzzParse
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz: $${t#*:} in ./$${t%%:*} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./$${t%%:*} || exit 1; \
+	done
 
 test: check deb-test lintian arm64-smoke
 

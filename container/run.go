@@ -177,6 +177,10 @@ func (m *Manager) config(spec *Spec, rec *state.Record, img *image.Image) (*laun
 	if err != nil {
 		return nil, err
 	}
+	sec, err := spec.security(u.Uid)
+	if err != nil {
+		return nil, err
+	}
 	layer := rec.Layer
 	if err := os.MkdirAll(filepath.Dir(layer), 0o700); err != nil {
 		return nil, fmt.Errorf("container: create layer of %s: %w", rec.Name, err)
@@ -205,6 +209,7 @@ func (m *Manager) config(spec *Spec, rec *state.Record, img *image.Image) (*laun
 		CgroupNS: true,
 		Init:     spec.Init,
 		Files:    etcFiles(rec.Hostname, spec.net() == "host"),
+		Security: sec,
 		Process: launcher.Process{
 			Args:     spec.command(),
 			Env:      mergeEnv(defaults, userEnv),

@@ -94,6 +94,7 @@ func (m *Manager) ServiceUnit(spec *Spec, uo *UnitOptions) (*units.Service, []by
 		TimeoutStop:  orDefault(uo.TimeoutStop, 10*time.Second),
 		WaitNetwork:  uo.WaitNetwork,
 		WantedBy:     m.wantedBy(),
+		Hardening:    systemd.DeviceDirectives(),
 	}
 	text, err := svc.Render()
 	if err != nil {
@@ -155,6 +156,7 @@ func (m *Manager) serviceArgs(spec *Spec, uo *UnitOptions) []string {
 	for _, v := range spec.Volumes {
 		a = append(a, "--volume="+v)
 	}
+	a = append(a, spec.securityArgs()...)
 	a = append(a, spec.Limits.Args()...)
 	a = append(a, "--", spec.Image)
 	return append(a, spec.command()...)

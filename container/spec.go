@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/thinbox/thinbox/internal/names"
+	"github.com/thinbox/thinbox/launcher"
 	"github.com/thinbox/thinbox/systemd"
 )
 
@@ -30,6 +31,14 @@ type Spec struct {
 	Remove      bool
 	Init        bool
 	Net         string // none (default) or host
+
+	// Security flags (see launcher.SecurityOptions): capabilities added and dropped
+	// (names or ALL), --privileged, --seccomp (unconfined or a profile file), and
+	// --allow-new-privileges.
+	CapAdd, CapDrop    []string
+	Privileged         bool
+	Seccomp            string
+	AllowNewPrivileges bool
 
 	// Limits go on the container's systemd scope; Slice is where the scope goes
 	// (thinbox.slice by default).
@@ -88,7 +97,48 @@ func (s *Spec) validate() error {
 	if _, err := s.environment(); err != nil {
 		return err
 	}
+	if _, err := s.security(0); err != nil {
+		return err
+	}
 	return nil
+}
+
+// security resolves the security flags for a payload that runs as uid.
+func (s *Spec) security(uid int) (launcher.Security, error) {
+	sec, err := launcher.NewSecurity(launcher.SecurityOptions{
+		CapAdd: s.CapAdd, CapDrop: s.CapDrop, Privileged: s.Privileged, Seccomp: s.Seccomp,
+		AllowNewPrivileges: s.AllowNewPrivileges, NonRoot: uid != 0,
+	})
+	if err != nil {
+		return sec, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return sec, nil
+}
+
+// securityArgs are the security flags again, as a service's ExecStart passes them.
+func (s *Spec) securityArgs() []string {
+	var a []string
+	for _, c := range s.CapAdd {
+		a = append(a, "--cap-add="+c)
+	}
+	for _, c := range s.CapDrop {
+		a = append(a, "--cap-drop="+c)
+	}
+	if s.Privileged {
+		a = append(a, "--privileged")
+	}
+	switch s.Seccomp {
+	case "":
+	case "unconfined":
+		a = append(a, "--seccomp=unconfined")
+	default:
+		abs, _ := filepath.Abs(s.Seccomp)
+		a = append(a, "--seccomp="+abs)
+	}
+	if s.AllowNewPrivileges {
+		a = append(a, "--allow-new-privileges")
+	}
+	return a
 }
 
 func (s *Spec) volumes() ([]volume, error) {

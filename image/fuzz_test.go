@@ -41,13 +41,13 @@ func FuzzUnpack(f *testing.F) {
 	})
 }
 
-// TestWriteFuzzSeeds regenerates the seed corpus: go test ./image -run TestWriteFuzzSeeds -write-seeds
-func TestWriteFuzzSeeds(t *testing.T) {
-	if !*writeSeeds {
-		t.Skip("run with -write-seeds to regenerate testdata/fuzz/FuzzUnpack")
-	}
+// TestFuzzSeeds checks that the committed seed corpus is the hostile cases as they are
+// now; -write-seeds regenerates it: go test ./image -run TestFuzzSeeds -write-seeds
+func TestFuzzSeeds(t *testing.T) {
 	dir := filepath.Join("testdata", "fuzz", "FuzzUnpack")
-	must(t, os.MkdirAll(dir, 0o755))
+	if *writeSeeds {
+		must(t, os.MkdirAll(dir, 0o755))
+	}
 	seeds := map[string]bool{
 		"dotdot": true, "absolute-name": true, "symlink-dir-etc": true, "symlink-dir-relative-out": true,
 		"symlink-dir-relative-to-sentinel-in-image": true, "symlink-replaced-by-file-relative": true,
@@ -65,6 +65,13 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		// without them still reads.
 		b = bytes.TrimSuffix(b, make([]byte, 1024))
 		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)
-		must(t, os.WriteFile(filepath.Join(dir, tc.name), []byte(body), 0o644))
+		path := filepath.Join(dir, tc.name)
+		if *writeSeeds {
+			must(t, os.WriteFile(path, []byte(body), 0o644))
+			continue
+		}
+		if got, err := os.ReadFile(path); err != nil || string(got) != body {
+			t.Errorf("seed %s is out of date with its hostile case (go test ./image -run TestFuzzSeeds -write-seeds)", path)
+		}
 	}
 }

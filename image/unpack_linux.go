@@ -1,8 +1,8 @@
 package image
 
 import (
-	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -41,8 +41,23 @@ import (
 // holeMin is the smallest run of zeros left as a hole rather than written: a block.
 const holeMin = 4096
 
-// zeros is compared against, never written; untouched, it costs no memory.
-var zeros = make([]byte, bufSize)
+// allZero reports whether b holds only zero bytes. (A package-level zero buffer to
+// compare against would cost every thinbox process, the container's init included, a
+// 1 MiB allocation at start.)
+func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.NativeEndian.Uint64(b) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
 
 // writebackMin is the size from which a file's writeback is started as soon as it
 // is written.
@@ -313,7 +328,7 @@ func (t *tree) file(name string, m *meta, body io.Reader, readErr func(error) er
 			// Runs of zeros become holes, as with cp --sparse=auto: the sparse files
 			// archive/tar reads back filled in, and zero bombs, take no disk.
 			chunk := t.buf[:k]
-			if hole = k >= holeMin && bytes.Equal(chunk, zeros[:k]); !hole {
+			if hole = k >= holeMin && allZero(chunk[:k]); !hole {
 				if err := pwriteAll(fd, chunk, n); err != nil {
 					return n, fmt.Errorf("write: %w", err)
 				}

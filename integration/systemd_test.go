@@ -407,3 +407,34 @@ func TestScopeLogs(t *testing.T) {
 	b.ok("rm", "chatty")
 	b.fails(125, "no such container", "logs", "chatty")
 }
+
+// Scopes and services carry DevicePolicy=closed with exactly the standard devices, and
+// the container's terminal still works under it.
+func TestDevicePolicy(t *testing.T) {
+	b := newSystemdBox(t)
+	cmd := b.cmd("run", "--rm", "--name", "devs", "busybox", "sleep", "300")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	waitRunning(t, b, "devs")
+	if p := unitProp(t, "thinbox-devs.scope", "DevicePolicy"); p != "closed" {
+		t.Errorf("scope DevicePolicy=%s", p)
+	}
+	allow := unitProp(t, "thinbox-devs.scope", "DeviceAllow")
+	for _, d := range []string{"/dev/null rwm", "/dev/urandom rwm", "char-pts rwm"} {
+		if !strings.Contains(allow, d) {
+			t.Errorf("scope DeviceAllow=%q lacks %s", allow, d)
+		}
+	}
+	b.ok("stop", "-t", "2", "devs")
+	text := b.ok("unit", "--unit", "devs", "busybox", "true")
+	if !strings.Contains(text, "DevicePolicy=closed\n") || !strings.Contains(text, "DeviceAllow=char-pts rwm\n") {
+		t.Errorf("unit lacks the device policy:\n%s", text)
+	}
+	// A device node made inside (CAP_MKNOD is in the default set) can't be opened.
+	r := b.run("run", "--rm", "busybox", "sh", "-c", "mknod /tmp/disk b 8 0 && head -c1 /tmp/disk")
+	if r.code == 0 {
+		t.Errorf("a block device made in the container could be read: %q", r.stdout)
+	}
+}

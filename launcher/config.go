@@ -33,6 +33,9 @@ type Config struct {
 	// CgroupNS gives the container its own cgroup namespace, entered after the parent
 	// has placed the child in its cgroup so that the container's root is that cgroup.
 	CgroupNS bool `json:"cgroupns,omitempty"`
+	// Security confines the payload: capabilities, no_new_privs, seccomp, masked
+	// paths. The zero value is the default confinement, never none.
+	Security Security `json:"security"`
 }
 
 // Process is the payload.
@@ -57,9 +60,11 @@ type Mount struct {
 
 // The sync protocol on the socketpair, in both directions, is length-prefixed frames:
 // a 4-byte big-endian length, then that many bytes. Parent → child: the Config (JSON),
-// then a one-byte "go" frame once the child sits in its cgroup. Child → parent: at most
-// one failure frame (JSON syncError). A successful exec closes the child's end
-// (close-on-exec), so the parent reads EOF.
+// then a "go" frame once the child sits in its cgroup: 'g', followed by the payload's
+// seccomp filter (seccomp.Filter.MarshalBinary) unless it is unconfined. The parent
+// builds the filter while the child mounts, so that work costs the start nothing.
+// Child → parent: at most one failure frame (JSON syncError). A successful exec closes
+// the child's end (close-on-exec), so the parent reads EOF.
 const maxFrame = 16 << 20
 
 func writeFrame(w io.Writer, b []byte) error {

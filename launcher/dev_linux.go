@@ -39,6 +39,17 @@ func setupDev(cfg *Config) error {
 			return stepErr("mknod /dev/"+n.name, err)
 		}
 	}
+	// Each standard node becomes a mount of its own, so that /dev itself can be nodev:
+	// a node the container's root makes there with CAP_MKNOD then opens nothing.
+	for _, n := range devices {
+		p := filepath.Join(d, n.name)
+		if err := unix.Mount(p, p, "", unix.MS_BIND, ""); err != nil {
+			return stepErr("bind /dev/"+n.name, err)
+		}
+	}
+	if err := unix.Mount("", d, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_NOSUID|unix.MS_NOEXEC|unix.MS_NODEV, ""); err != nil {
+		return stepErr("make /dev nodev", err)
+	}
 	for _, l := range [][2]string{{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"}} {
 		if err := os.Symlink(l[0], filepath.Join(d, l[1])); err != nil {
 			return stepErr("symlink /dev/"+l[1], err)

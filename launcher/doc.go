@@ -5,6 +5,14 @@
 // stays as a minimal PID 1 that reaps zombies and forwards signals. The parent side
 // forwards signals, drives the pty and turns the payload's end into an exit status.
 //
+// The payload is confined as Docker and podman confine theirs (security.go): the
+// default capability set in every set that matters, no_new_privs, a seccomp filter
+// (package seccomp), masked and read-only /proc and /sys paths, only the standard
+// device nodes usable (everything else is mounted nodev). The init itself is not
+// dumpable and runs from a sealed handle on the thinbox binary (exeseal_linux.go), so
+// a container cannot overwrite the host's binary. --privileged drops all but the
+// namespaces, no_new_privs and the standard /dev: its root is the host's root.
+//
 // The init half runs before the CLI parses anything and reports each failed step to the
 // parent over a sync socket, so the user sees which step failed and why.
 //

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/thinbox/thinbox/launcher/seccomp"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,12 +36,16 @@ func prepareProcess(p *Process) (string, error) {
 }
 
 // execPayload turns this process into the payload: the container's PID 1.
-func execPayload(p *Process) error {
+func execPayload(cfg *Config, filter *seccomp.Filter) error {
+	p := &cfg.Process
 	path, err := prepareProcess(p)
 	if err != nil {
 		return err
 	}
 	pdeath, _ := unix.PrctlRetInt(unix.PR_GET_PDEATHSIG, 0, 0, 0, 0)
+	if err := confineEarly(&cfg.Security, filter, p); err != nil {
+		return err
+	}
 	if err := setCredentials(p); err != nil {
 		return err
 	}
@@ -57,6 +62,9 @@ func execPayload(p *Process) error {
 		if err := unix.IoctlSetInt(0, unix.TIOCSCTTY, 0); err != nil {
 			return stepErr("set controlling terminal", err)
 		}
+	}
+	if err := confineLate(&cfg.Security, filter, p); err != nil {
+		return err
 	}
 	return execError(p.Args[0], unix.Exec(path, p.Args, p.Env))
 }

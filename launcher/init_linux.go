@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"unsafe"
 
+	"github.com/thinbox/thinbox/launcher/seccomp"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,6 +28,10 @@ func Init() {
 	// Set-up changes process-wide state (mounts, cwd, credentials) from one thread so
 	// that no Go runtime thread runs with half of it.
 	runtime.LockOSThread()
+	// Not dumpable: a process of the container can then neither ptrace this one nor
+	// open its /proc/PID/exe, mem, environ or fds (the thinbox binary among them)
+	// without CAP_SYS_PTRACE. exec makes the payload dumpable again.
+	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
 	// comm would be "exe" (from /proc/self/exe); ps in the container should say what it is.
 	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&initComm[0])), 0, 0, 0)
 	sock := os.NewFile(syncFd, "sync")
@@ -77,6 +82,10 @@ func initContainer(sock *os.File) error {
 	if err := json.Unmarshal(b, &cfg); err != nil {
 		return stepErr("decode config", err)
 	}
+	var sigs *pid1Signals
+	if cfg.Init {
+		sigs = catchSignals()
+	}
 	if err := setupRootfs(&cfg); err != nil {
 		return err
 	}
@@ -90,11 +99,19 @@ func initContainer(sock *os.File) error {
 	}
 	// Wait until the parent has put us in our cgroup: nothing of the payload may run
 	// outside it, and the cgroup namespace must be rooted there.
-	if g, err := readFrame(sock); err != nil || len(g) != 1 || g[0] != 'g' {
-		if err == nil {
-			err = fmt.Errorf("unexpected frame %q", g)
-		}
+	g, err := readFrame(sock)
+	if err == nil && (len(g) == 0 || g[0] != 'g') {
+		err = fmt.Errorf("unexpected frame %q", g)
+	}
+	if err != nil {
 		return stepErr("wait for parent", err)
+	}
+	var filter *seccomp.Filter
+	if len(g) > 1 {
+		filter = new(seccomp.Filter)
+		if err := filter.UnmarshalBinary(g[1:]); err != nil {
+			return stepErr("read seccomp filter", err)
+		}
 	}
 	if cfg.CgroupNS {
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
@@ -105,7 +122,7 @@ func initContainer(sock *os.File) error {
 		return err
 	}
 	if cfg.Init {
-		return runPID1(&cfg, sock)
+		return runPID1(&cfg, filter, sock, sigs)
 	}
-	return execPayload(&cfg.Process)
+	return execPayload(&cfg, filter)
 }

@@ -57,7 +57,10 @@ func mountRoot(cfg *Config) error {
 		}
 	}
 	opts := "lowerdir=" + cfg.Lower + ",upperdir=" + cfg.Upper + ",workdir=" + cfg.Work
-	if err := unix.Mount("overlay", cfg.RootFS, "overlay", 0, opts); err != nil {
+	// nodev: a device node in the image, or one the container's root makes with
+	// CAP_MKNOD, opens nothing. Only /dev's standard nodes work (see setupDev); on a
+	// host without a device cgroup this is what keeps /dev/sda out of reach.
+	if err := unix.Mount("overlay", cfg.RootFS, "overlay", unix.MS_NODEV, opts); err != nil {
 		return stepErr("mount overlay on "+cfg.RootFS, err)
 	}
 	return nil
@@ -155,27 +158,33 @@ func bindVolume(rootfs string, m Mount) error {
 	if err := mountAt(m.Source, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return err
 	}
-	if m.ReadOnly {
-		// A fresh handle: the old one still names the directory under the new mount.
-		t2, err := pathrs.OpenInRoot(rootfs, m.Target)
-		if err != nil {
-			return err
-		}
-		defer t2.Close()
-		return remountReadOnly(fdPath(t2))
+	// A fresh handle: the old one still names the directory under the new mount.
+	t2, err := pathrs.OpenInRoot(rootfs, m.Target)
+	if err != nil {
+		return err
 	}
-	return nil
+	defer t2.Close()
+	// nodev, as the root: a volume is no way around the standard /dev either.
+	extra := uintptr(unix.MS_NODEV)
+	if m.ReadOnly {
+		extra |= unix.MS_RDONLY
+	}
+	return remount(fdPath(t2), extra)
 }
 
 // remountReadOnly makes a bind mount read-only, keeping the flags the kernel locks
 // (nosuid, nodev, noexec) so the remount is allowed.
-func remountReadOnly(path string) error {
+func remountReadOnly(path string) error { return remount(path, unix.MS_RDONLY) }
+
+// remount adds flags to a bind mount, keeping the ones it has (a read-only host
+// mount stays read-only; the kernel refuses to drop nosuid, nodev, noexec it locked).
+func remount(path string, extra uintptr) error {
 	var sfs unix.Statfs_t
 	if err := unix.Statfs(path, &sfs); err != nil {
 		return err
 	}
-	flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY)
-	for _, f := range []uintptr{unix.ST_NOSUID, unix.ST_NODEV, unix.ST_NOEXEC, unix.ST_NOATIME, unix.ST_NODIRATIME, unix.ST_RELATIME} {
+	flags := unix.MS_BIND | unix.MS_REMOUNT | extra
+	for _, f := range []uintptr{unix.ST_RDONLY, unix.ST_NOSUID, unix.ST_NODEV, unix.ST_NOEXEC, unix.ST_NOATIME, unix.ST_NODIRATIME, unix.ST_RELATIME} {
 		if uintptr(sfs.Flags)&f != 0 {
 			flags |= f
 		}
@@ -202,10 +211,20 @@ func mountSpecial(cfg *Config) error {
 		return stepErr("mount /sys", err)
 	}
 	defer sys.Close()
-	if err := mountAt("sysfs", sys, "sysfs", noSuidDevExec|unix.MS_RDONLY, ""); err != nil {
+	sysFlags := uintptr(noSuidDevExec | unix.MS_RDONLY)
+	if cfg.Security.Privileged {
+		sysFlags &^= unix.MS_RDONLY
+	}
+	if err := mountAt("sysfs", sys, "sysfs", sysFlags, ""); err != nil {
 		return stepErr("mount /sys", err)
 	}
-	return setupDev(cfg)
+	if err := setupDev(cfg); err != nil {
+		return err
+	}
+	if cfg.Security.Privileged {
+		return nil
+	}
+	return maskPaths(cfg.RootFS)
 }
 
 // pivotRoot makes rootfs the root and detaches the old one, with the trick runc and

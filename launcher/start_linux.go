@@ -78,8 +78,16 @@ func Start(cfg *Config, opt Options) (_ *Container, err error) {
 	if self == "" {
 		self = "/proc/self/exe"
 	}
+	// The init runs from a sealed handle on the binary, never from its host path (see
+	// exeseal_linux.go); the handle is close-on-exec, so only the exec itself uses it.
+	exe, _, err := sealedExe(self)
+	if err != nil {
+		childSock.Close()
+		return nil, fmt.Errorf("launcher: seal the thinbox binary %s: %w", self, err)
+	}
+	defer exe.Close()
 	cmd := &exec.Cmd{
-		Path:       self,
+		Path:       fdPath(exe),
 		Args:       []string{InitArg0},
 		Env:        []string{},
 		ExtraFiles: []*os.File{childSock},
@@ -151,6 +159,16 @@ func Start(cfg *Config, opt Options) (_ *Container, err error) {
 	if err := writeFrame(parentSock, payload); err != nil {
 		return abort(c.childError(parentSock, fmt.Errorf("launcher: send config: %w", err)))
 	}
+	// Built now, while the child mounts its root, and sent with the go-ahead.
+	goFrame := []byte{'g'}
+	filter, err := cfg.Security.filter()
+	if err != nil {
+		return abort(fmt.Errorf("launcher: seccomp: %w", err))
+	}
+	if filter != nil {
+		b, _ := filter.MarshalBinary()
+		goFrame = append(goFrame, b...)
+	}
 	if opt.Placed != nil {
 		if err := opt.Placed(c.Pid); err != nil {
 			return abort(err)
@@ -160,7 +178,7 @@ func Start(cfg *Config, opt Options) (_ *Container, err error) {
 		return abort(fmt.Errorf("launcher: %w by signal %s", ErrInterrupted, unix.SignalName(sig.(syscall.Signal))))
 	}
 	// A failed write means the child already died; its report says why.
-	_ = writeFrame(parentSock, []byte{'g'})
+	_ = writeFrame(parentSock, goFrame)
 	if consoleParent != nil {
 		master, rerr := recvFd(consoleParent)
 		if rerr != nil {

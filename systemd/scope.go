@@ -40,6 +40,7 @@ func (c *Conn) StartScope(ctx context.Context, s ScopeSpec) (string, error) {
 		// so the next container of that name gets the name.
 		{Name: "CollectMode", Value: dbus.MakeVariant("inactive-or-failed")},
 	}
+	props = append(props, DeviceProperties()...)
 	if s.Limits != nil {
 		props = append(props, s.Limits.Properties()...)
 	}

@@ -19,7 +19,8 @@ func runFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "rm", Usage: "remove the container's layer and record when it ends"},
 		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "give the command a pseudo-terminal"},
 		&cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "pass standard input to the command"},
-		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set KEY=VALUE in the container (KEY alone passes the caller's value)"},
+		// KeepSpace: a value is data, byte for byte; urfave/cli trims it otherwise.
+		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, KeepSpace: true, Usage: "set KEY=VALUE in the container (KEY alone passes the caller's value)"},
 		&cli.StringSliceFlag{Name: "env-file", Usage: "read KEY=VALUE lines from a file"},
 		&cli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory inside the container (created if missing)"},
 		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "uid[:gid] or name[:group] from the image's /etc/passwd"},
@@ -30,6 +31,11 @@ func runFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "no-init", Usage: "make the command itself PID 1"},
 		&cli.StringFlag{Name: "net", Value: "none", Usage: "network: none (own namespace, lo only) or host"},
 		&cli.StringFlag{Name: "slice", Usage: "systemd slice for the container's scope (default thinbox.slice)"},
+		&cli.StringSliceFlag{Name: "cap-add", Usage: "add a capability (NET_ADMIN or CAP_NET_ADMIN; ALL); a non-root --user keeps only these", Category: "Security"},
+		&cli.StringSliceFlag{Name: "cap-drop", Usage: "drop a capability from the default set (ALL drops every one)", Category: "Security"},
+		&cli.BoolFlag{Name: "privileged", Usage: "DANGEROUS: every capability, no seccomp, nothing masked; root in the container is root on the host", Category: "Security"},
+		&cli.StringFlag{Name: "seccomp", Usage: "seccomp profile: unconfined, or a Docker/OCI JSON file (default: thinbox's, like Docker's)", Category: "Security"},
+		&cli.BoolFlag{Name: "allow-new-privileges", Usage: "leave no_new_privs unset so setuid binaries and file capabilities work", Category: "Security"},
 	}
 	flags = append(flags, serviceFlags()...)
 	// One flag per row of the limits table, so flags, D-Bus properties and unit
@@ -109,6 +115,12 @@ func specFromFlags(c *cli.Context) (*container.Spec, error) {
 		Remove:      c.Bool("rm"),
 		Init:        c.Bool("init") && !c.Bool("no-init"),
 		Net:         c.String("net"),
+
+		CapAdd:             c.StringSlice("cap-add"),
+		CapDrop:            c.StringSlice("cap-drop"),
+		Privileged:         c.Bool("privileged"),
+		Seccomp:            c.String("seccomp"),
+		AllowNewPrivileges: c.Bool("allow-new-privileges"),
 	}
 	for _, l := range systemd.Table {
 		if c.IsSet(l.Flag) {
