@@ -2,9 +2,11 @@ package container
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/thinbox/thinbox/image"
 )
@@ -12,6 +14,11 @@ import (
 // ImportImage imports a rootfs tarball from path ("-" for stdin) as name. progress,
 // when non-nil, receives a live progress line (the CLI passes a terminal only).
 func (m *Manager) ImportImage(ctx context.Context, name, path string, replace bool, stdin io.Reader, progress io.Writer) (*image.Image, error) {
+	if m.User {
+		if img, ok, err := m.importInUserNS(name, path, replace, stdin); ok {
+			return img, err
+		}
+	}
 	var r io.Reader = stdin
 	var total int64
 	if path != "-" {
@@ -45,7 +52,38 @@ func (m *Manager) imageInUse(name string) error {
 	return nil
 }
 
+// importInUserNS unpacks a user's image as root of their full-range user namespace, so
+// the tarball's owners land on their subordinate ids (root's files on the user), and
+// the image looks the same inside a container as it did in the tarball. ok is false
+// for a single-id mapping: then the user unpacks it directly and owns every file.
+func (m *Manager) importInUserNS(name, path string, replace bool, stdin io.Reader) (*image.Image, bool, error) {
+	args := []string{"image", "import"}
+	if replace {
+		args = append(args, "--replace")
+	}
+	args = append(args, "--", name, path)
+	if path != "-" {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, true, err
+		}
+		args[len(args)-1] = abs
+	}
+	ok, err := m.inUserNS(args, stdin, io.Discard)
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	img, err := m.Images.Get(name)
+	return img, true, err
+}
+
 // RemoveImage removes an image no container uses.
 func (m *Manager) RemoveImage(name string) error {
-	return m.Images.Remove(name, m.imageInUse)
+	err := m.Images.Remove(name, m.imageInUse)
+	if err != nil && m.User && errors.Is(err, os.ErrPermission) {
+		if ok, uerr := m.inUserNS([]string{"image", "rm", name}, nil, io.Discard); ok {
+			return uerr
+		}
+	}
+	return err
 }

@@ -30,7 +30,7 @@ type Entry struct {
 // List returns the containers, running ones only unless all, with systemd's view of
 // their units and the limits read from cgroupfs.
 func (m *Manager) List(ctx context.Context, all bool) ([]*Entry, error) {
-	if err := m.States.GC(); err != nil {
+	if err := m.gc(); err != nil {
 		return nil, err
 	}
 	recs, err := m.States.List()
@@ -205,19 +205,14 @@ func waitGone(rec *state.Record, timeout time.Duration) bool {
 // which kills it first. fromUnit is the service's own clean-up (ExecStopPost): only
 // the layer and record go.
 func (m *Manager) Remove(ctx context.Context, name string, force, fromUnit bool) error {
-	rec, err := m.States.Load(name)
 	if fromUnit {
-		if errors.Is(err, state.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+		// Whatever is left of it, record or only a layer.
 		return m.States.Delete(name)
 	}
 	if path, isService := m.unitPath(name); isService {
 		return m.removeService(ctx, name, path)
 	}
+	rec, err := m.States.Load(name)
 	if err != nil {
 		return err
 	}
@@ -231,7 +226,7 @@ func (m *Manager) Remove(ctx context.Context, name string, force, fromUnit bool)
 		// Give the launcher a moment to record the end before the record goes.
 		waitLauncher(rec, 2*time.Second)
 	}
-	return m.States.Delete(name)
+	return m.deleteContainer(name)
 }
 
 func (m *Manager) removeService(ctx context.Context, name, path string) error {
@@ -254,10 +249,10 @@ func (m *Manager) removeService(ctx context.Context, name, path string) error {
 		return err
 	}
 	c.ResetFailed(ctx, unit)
-	if err := m.States.Delete(name); err != nil && !errors.Is(err, state.ErrNotFound) {
+	if err := m.deleteContainer(name); err != nil && !errors.Is(err, state.ErrNotFound) {
 		return err
 	}
-	return m.States.GC()
+	return m.gc()
 }
 
 func waitLauncher(rec *state.Record, timeout time.Duration) {

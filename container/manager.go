@@ -1,12 +1,15 @@
 package container
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 
 	"github.com/thinbox/thinbox/image"
 	"github.com/thinbox/thinbox/state"
+	"github.com/thinbox/thinbox/userns"
 )
 
 // Paths are the roots thinbox keeps its files under.
@@ -46,6 +49,13 @@ type Manager struct {
 	// User: an ordinary user's containers, in user namespaces, under the user's own
 	// systemd manager.
 	User bool
+	// Warn receives one-line notices (a single-id user namespace, ...); nil drops them.
+	Warn io.Writer
+
+	mapOnce sync.Once
+	mapping *userns.Mapping
+	mapErr  error
+
 	// Self is the thinbox binary the launcher re-executes as the container's init;
 	// "" means /proc/self/exe.
 	Self string

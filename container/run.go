@@ -28,7 +28,7 @@ func (m *Manager) Run(ctx context.Context, spec *Spec, stdio IO) (code int, err 
 	if err := spec.validate(); err != nil {
 		return 0, err
 	}
-	if err := m.States.GC(); err != nil {
+	if err := m.gc(); err != nil {
 		return 0, err
 	}
 	rec, img, err := m.create(ctx, spec)
@@ -41,13 +41,17 @@ func (m *Manager) Run(ctx context.Context, spec *Spec, stdio IO) (code int, err 
 		// A container that never ran leaves nothing; one that ran keeps its record and
 		// layer unless --rm.
 		if !started || spec.Remove {
-			if derr := m.States.Delete(name); derr != nil && err == nil {
+			if derr := m.deleteContainer(name); derr != nil && err == nil {
 				err = derr
 			}
 		}
 	}()
 
 	cfg, err := m.config(spec, rec, img)
+	if err != nil {
+		return 0, err
+	}
+	mapIDs, err := m.userNS(cfg)
 	if err != nil {
 		return 0, err
 	}
@@ -72,6 +76,7 @@ func (m *Manager) Run(ctx context.Context, spec *Spec, stdio IO) (code int, err 
 		DieWithParent: true,
 		Self:          m.Self,
 		Placed:        func(pid int) error { return scope.place(ctx, name, pid) },
+		MapIDs:        mapIDs,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("container: run %s: %w", name, err)

@@ -232,7 +232,7 @@ func (m *Manager) RunService(ctx context.Context, spec *Spec, notify string) err
 	if systemd.NotifySocket() == "" {
 		return invalid("--service-mode runs under systemd (Type=notify); use thinbox run --unit")
 	}
-	if err := m.States.GC(); err != nil {
+	if err := m.gc(); err != nil {
 		return err
 	}
 	// The previous instance of this service (a crash, a restart) makes way.
@@ -240,7 +240,7 @@ func (m *Manager) RunService(ctx context.Context, spec *Spec, notify string) err
 		if rec.Status != state.Exited {
 			return fmt.Errorf("container: %s: %w", spec.Name, state.ErrExists)
 		}
-		if err := m.States.Delete(spec.Name); err != nil {
+		if err := m.deleteContainer(spec.Name); err != nil {
 			return err
 		}
 	}
@@ -259,7 +259,7 @@ func (m *Manager) RunService(ctx context.Context, spec *Spec, notify string) err
 	started := false
 	defer func() {
 		if !started {
-			_ = m.States.Delete(rec.Name)
+			_ = m.deleteContainer(rec.Name)
 		}
 	}()
 	cfg, err := m.config(spec, rec, img)
@@ -271,7 +271,11 @@ func (m *Manager) RunService(ctx context.Context, spec *Spec, notify string) err
 			return err
 		}
 	}
-	c, err := launcher.Start(cfg, launcher.Options{Stdout: os.Stdout, Stderr: os.Stderr, Self: m.Self, Detach: true})
+	mapIDs, err := m.userNS(cfg)
+	if err != nil {
+		return err
+	}
+	c, err := launcher.Start(cfg, launcher.Options{Stdout: os.Stdout, Stderr: os.Stderr, Self: m.Self, Detach: true, MapIDs: mapIDs})
 	if err != nil {
 		return fmt.Errorf("container: run %s: %w", rec.Name, err)
 	}
@@ -325,19 +329,24 @@ func ownCgroup() (string, error) {
 	return "", fmt.Errorf("container: no cgroup v2 entry in /proc/self/cgroup")
 }
 
-// LogUnit names the unit whose journal holds a container's logs.
-func (m *Manager) LogUnit(ctx context.Context, name string) (string, error) {
+// LogMatches are the journalctl arguments that select a container's output: a
+// service's own lines, or what the launcher copied from a foreground container in a
+// scope (not the scope's start and stop events).
+func (m *Manager) LogMatches(name string) ([]string, error) {
 	if _, ok := m.unitPath(name); ok {
-		return units.ServiceName(name), nil
+		if m.User {
+			return []string{"--user", "_SYSTEMD_USER_UNIT=" + units.ServiceName(name)}, nil
+		}
+		return []string{"_SYSTEMD_UNIT=" + units.ServiceName(name)}, nil
 	}
 	rec, err := m.States.Load(name)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	if rec.Unit == "" {
-		return "", fmt.Errorf("container: logs %s: it ran without systemd, so its output went only to the terminal", name)
+	if rec.Unit == "" || m.User {
+		return nil, fmt.Errorf("container: logs %s: its output went only to the terminal (it ran without a systemd scope, or rootless)", name)
 	}
-	return rec.Unit, nil
+	return []string{"OBJECT_SYSTEMD_UNIT=" + rec.Unit, "_UID=0"}, nil
 }
 
 // lingering reports whether the user's manager runs from boot (loginctl enable-linger).

@@ -33,6 +33,9 @@ type Config struct {
 	// CgroupNS gives the container its own cgroup namespace, entered after the parent
 	// has placed the child in its cgroup so that the container's root is that cgroup.
 	CgroupNS bool `json:"cgroupns,omitempty"`
+	// UserNS puts the container in a new user namespace, whose maps the parent writes
+	// through Options.MapIDs before the init runs (rootless, or --userns=auto).
+	UserNS bool `json:"userns,omitempty"`
 	// Security confines the payload: capabilities, no_new_privs, seccomp, masked
 	// paths. The zero value is the default confinement, never none.
 	Security Security `json:"security"`

@@ -35,14 +35,22 @@ func setupDev(cfg *Config) error {
 	defer unix.Umask(old)
 	for _, n := range devices {
 		p := filepath.Join(d, n.name)
+		if cfg.UserNS {
+			// A user namespace can't make device nodes, and a tmpfs it mounts is nodev
+			// anyway: the host's own nodes are bind-mounted instead, as runc does.
+			if err := os.WriteFile(p, nil, 0o666); err != nil {
+				return stepErr("create /dev/"+n.name, err)
+			}
+			if err := unix.Mount("/dev/"+n.name, p, "", unix.MS_BIND, ""); err != nil {
+				return stepErr("bind /dev/"+n.name, err)
+			}
+			continue
+		}
 		if err := unix.Mknod(p, unix.S_IFCHR|0o666, int(unix.Mkdev(n.major, n.minor))); err != nil {
 			return stepErr("mknod /dev/"+n.name, err)
 		}
-	}
-	// Each standard node becomes a mount of its own, so that /dev itself can be nodev:
-	// a node the container's root makes there with CAP_MKNOD then opens nothing.
-	for _, n := range devices {
-		p := filepath.Join(d, n.name)
+		// Each standard node becomes a mount of its own, so that /dev itself can be
+		// nodev: a node the container's root makes there with CAP_MKNOD opens nothing.
 		if err := unix.Mount(p, p, "", unix.MS_BIND, ""); err != nil {
 			return stepErr("bind /dev/"+n.name, err)
 		}

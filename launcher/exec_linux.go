@@ -82,7 +82,12 @@ func setCredentials(p *Process) error {
 		groups[i] = int(g)
 	}
 	// Always set the list, even empty: the host's supplementary groups must not leak in.
-	if err := unix.Setgroups(groups); err != nil {
+	if setgroupsDenied() {
+		// A single-id user namespace: there are no other groups to have.
+		if len(groups) > 0 {
+			return stepErr("setgroups", fmt.Errorf("supplementary groups need a subordinate gid range (/etc/subgid) for this user"))
+		}
+	} else if err := unix.Setgroups(groups); err != nil {
 		return stepErr("setgroups", err)
 	}
 	if err := unix.Setgid(int(p.GID)); err != nil {

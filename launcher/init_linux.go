@@ -39,7 +39,12 @@ func Init() {
 		fmt.Fprintln(os.Stderr, "thinbox-init: not started by thinbox (no sync socket)")
 		os.Exit(125)
 	}
-	err := initContainer(sock)
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == userNSStage {
+		err = userNSStage0(sock)
+	} else {
+		err = initContainer(sock)
+	}
 	// initContainer only returns on failure.
 	var se *initError
 	if !errors.As(err, &se) {

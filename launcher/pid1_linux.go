@@ -33,7 +33,7 @@ func runPID1(cfg *Config, filter *seccomp.Filter, sock *os.File, sigs *pid1Signa
 			Setsid:     true,
 			Setctty:    p.Terminal,
 			Ctty:       0,
-			Credential: &syscall.Credential{Uid: p.UID, Gid: p.GID, Groups: p.Groups},
+			Credential: &syscall.Credential{Uid: p.UID, Gid: p.GID, Groups: p.Groups, NoSetGroups: setgroupsDenied() && len(p.Groups) == 0},
 		},
 	}
 	if p.UID != 0 && cfg.Security.Ambient != 0 {

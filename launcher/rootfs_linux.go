@@ -57,6 +57,11 @@ func mountRoot(cfg *Config) error {
 		}
 	}
 	opts := "lowerdir=" + cfg.Lower + ",upperdir=" + cfg.Upper + ",workdir=" + cfg.Work
+	if cfg.UserNS {
+		// Mounted by a user namespace's root (Linux 5.11+): overlayfs keeps its
+		// metadata in user.overlay.* xattrs, the trusted.* ones being out of reach.
+		opts += ",userxattr"
+	}
 	// nodev: a device node in the image, or one the container's root makes with
 	// CAP_MKNOD, opens nothing. Only /dev's standard nodes work (see setupDev); on a
 	// host without a device cgroup this is what keeps /dev/sda out of reach.
@@ -216,7 +221,17 @@ func mountSpecial(cfg *Config) error {
 		sysFlags &^= unix.MS_RDONLY
 	}
 	if err := mountAt("sysfs", sys, "sysfs", sysFlags, ""); err != nil {
-		return stepErr("mount /sys", err)
+		// A user namespace may mount sysfs only for a network namespace it owns; with
+		// --net=host it gets the host's /sys, read-only, as a bind mount.
+		if !cfg.UserNS || !errors.Is(err, unix.EPERM) {
+			return stepErr("mount /sys", err)
+		}
+		if err := mountAt("/sys", sys, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return stepErr("bind /sys", err)
+		}
+		if err := remount(fdPath(sys), sysFlags&unix.MS_RDONLY); err != nil {
+			return stepErr("remount /sys read-only", err)
+		}
 	}
 	if err := setupDev(cfg); err != nil {
 		return err

@@ -38,6 +38,9 @@ type Options struct {
 	Placed func(pid int) error
 	// Self is the thinbox binary to re-execute; "" means /proc/self/exe.
 	Self string
+	// MapIDs writes the uid and gid maps of the child's new user namespace (Config.UserNS)
+	// — directly, or through newuidmap/newgidmap. Required with Config.UserNS.
+	MapIDs func(pid int) error
 }
 
 // Container is a started container as seen from the launcher.
@@ -104,6 +107,15 @@ func Start(cfg *Config, opt Options) (_ *Container, err error) {
 	if !cfg.NetHost {
 		cmd.SysProcAttr.Cloneflags |= unix.CLONE_NEWNET
 	}
+	if cfg.UserNS {
+		if opt.MapIDs == nil {
+			childSock.Close()
+			return nil, fmt.Errorf("launcher: a user namespace needs MapIDs")
+		}
+		// The other namespaces are created inside the new user namespace and owned by it.
+		cmd.SysProcAttr.Cloneflags |= unix.CLONE_NEWUSER
+		cmd.Args = []string{InitArg0, userNSStage}
+	}
 	switch {
 	case opt.DieWithParent && opt.Detach:
 		return nil, fmt.Errorf("launcher: DieWithParent and Detach exclude each other")
@@ -156,6 +168,14 @@ func Start(cfg *Config, opt Options) (_ *Container, err error) {
 		return nil, e
 	}
 
+	if cfg.UserNS {
+		if err := opt.MapIDs(c.Pid); err != nil {
+			return abort(fmt.Errorf("launcher: map ids: %w", err))
+		}
+		if err := writeFrame(parentSock, initArgv); err != nil {
+			return abort(c.childError(parentSock, fmt.Errorf("launcher: release the user namespace: %w", err)))
+		}
+	}
 	if err := writeFrame(parentSock, payload); err != nil {
 		return abort(c.childError(parentSock, fmt.Errorf("launcher: send config: %w", err)))
 	}

@@ -249,34 +249,42 @@ func (s *Store) Delete(name string) error {
 
 // GC removes layers that have no record (their record vanished with a reboot of /run,
 // or a crash came between the two removals of Delete) and the records of --rm
-// containers that ended without their launcher.
-func (s *Store) GC() error {
+// containers that ended without their launcher. What it may not remove (a rootless
+// container's files owned by subordinate ids) it leaves, and names in the returned
+// list for the caller to remove another way.
+func (s *Store) GC() (denied []string, err error) {
 	recs, err := s.List()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, r := range recs {
 		if r.Remove && r.Status == Exited {
 			if err := s.Delete(r.Name); err != nil {
-				return err
+				if !errors.Is(err, os.ErrPermission) {
+					return nil, err
+				}
+				denied = append(denied, r.Name)
 			}
 		}
 	}
 	ents, err := os.ReadDir(s.LayerDir)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return denied, nil
 	}
 	if err != nil {
-		return fmt.Errorf("state: gc: %w", err)
+		return nil, fmt.Errorf("state: gc: %w", err)
 	}
 	for _, e := range ents {
 		if _, err := os.Stat(s.dir(e.Name())); errors.Is(err, os.ErrNotExist) {
 			if err := removeLayer(filepath.Join(s.LayerDir, e.Name())); err != nil {
-				return fmt.Errorf("state: gc layer %s: %w", e.Name(), err)
+				if !errors.Is(err, os.ErrPermission) {
+					return nil, fmt.Errorf("state: gc layer %s: %w", e.Name(), err)
+				}
+				denied = append(denied, e.Name())
 			}
 		}
 	}
-	return nil
+	return denied, nil
 }
 
 // removeLayer deletes a container's layer directory. Its rootfs mount point only ever

@@ -67,7 +67,7 @@ func TestStaleRecordsAndGC(t *testing.T) {
 	}
 	os.MkdirAll(filepath.Join(s.LayerDir, "orphan", "upper"), 0o755)
 	os.MkdirAll(filepath.Join(s.LayerDir, "kept", "upper"), 0o755)
-	if err := s.GC(); err != nil {
+	if _, err := s.GC(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Load("gone"); !errors.Is(err, ErrNotFound) {

@@ -136,13 +136,33 @@ func seconds(d time.Duration) string {
 // argument to the program byte for byte: every word is double-quoted with C escapes
 // (systemd unquotes and unescapes), "%" is doubled (specifiers) and "$" is doubled
 // (environment variable substitution). A quoted ";" is a plain argument.
+//
+// Long command lines are continued over several lines (a trailing backslash, which
+// systemd reads as a space) at word boundaries, so no physical line grows past
+// lineWrap where the words allow: systemd reads lines of up to 1 MiB, but other unit
+// parsers (go-systemd's among them) stop at 2 KiB.
 func ExecLine(argv []string) string {
-	words := make([]string, len(argv))
+	var b strings.Builder
+	lineLen := 0
 	for i, a := range argv {
-		words[i] = QuoteArg(a)
+		w := QuoteArg(a)
+		if i > 0 {
+			if lineLen+1+len(w) > lineWrap {
+				b.WriteString(" \\\n\t")
+				lineLen = 1
+			} else {
+				b.WriteByte(' ')
+				lineLen++
+			}
+		}
+		b.WriteString(w)
+		lineLen += len(w)
 	}
-	return strings.Join(words, " ")
+	return b.String()
 }
+
+// lineWrap is where ExecLine continues a command on the next line.
+const lineWrap = 512
 
 // QuoteArg quotes one argument for an Exec line. Bytes that are not valid UTF-8 are
 // written as \xNN escapes, so the unit file stays valid UTF-8.

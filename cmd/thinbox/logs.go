@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/thinbox/thinbox/units"
 	"github.com/urfave/cli/v2"
 )
 
@@ -23,18 +22,11 @@ func logsCommand() *cli.Command {
 			if c.NArg() != 1 {
 				return usagef("logs: exactly one NAME is required")
 			}
-			unit, err := manager(c).LogUnit(c.Context, c.Args().First())
+			matches, err := manager(c).LogMatches(c.Args().First())
 			if err != nil {
 				return err
 			}
-			args := []string{"journalctl", "--no-pager", "-o", "cat"}
-			if unit == units.ServiceName(c.Args().First()) {
-				// The container's output, not systemd's messages about the unit.
-				args = append(args, "_SYSTEMD_UNIT="+unit)
-			} else {
-				// What the launcher copied from the container, not the scope's own events.
-				args = append(args, "OBJECT_SYSTEMD_UNIT="+unit, "_UID=0")
-			}
+			args := append([]string{"journalctl", "--no-pager", "-o", "cat"}, matches...)
 			if c.Bool("follow") {
 				args = append(args, "-f")
 			}
