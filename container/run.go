@@ -51,10 +51,6 @@ func (m *Manager) Run(ctx context.Context, spec *Spec, stdio IO) (code int, err 
 	if err != nil {
 		return 0, err
 	}
-	mapIDs, err := m.userNS(cfg)
-	if err != nil {
-		return 0, err
-	}
 	scope, err := scopeFor(ctx, spec, m.User)
 	if err != nil {
 		return 0, err
@@ -68,7 +64,7 @@ func (m *Manager) Run(ctx context.Context, spec *Spec, stdio IO) (code int, err 
 		out = teeToJournal(name, stdio.Stdout, stdio.Stderr)
 	}
 	defer out.wait()
-	c, err := launcher.Start(cfg, launcher.Options{
+	opt := launcher.Options{
 		Stdin:         stdinFor(spec, stdio),
 		Stdout:        out.stdout,
 		Stderr:        out.stderr,
@@ -76,8 +72,11 @@ func (m *Manager) Run(ctx context.Context, spec *Spec, stdio IO) (code int, err 
 		DieWithParent: true,
 		Self:          m.Self,
 		Placed:        func(pid int) error { return scope.place(ctx, name, pid) },
-		MapIDs:        mapIDs,
-	})
+	}
+	if err := m.userNS(cfg, &opt, spec, rec.Layer); err != nil {
+		return 0, err
+	}
+	c, err := launcher.Start(cfg, opt)
 	if err != nil {
 		return 0, fmt.Errorf("container: run %s: %w", name, err)
 	}

@@ -128,6 +128,9 @@ func (m *Manager) serviceArgs(spec *Spec, uo *UnitOptions) []string {
 		a = append(a, "--notify="+uo.Notify)
 	}
 	a = append(a, "--name="+spec.Name, "--net="+spec.net())
+	if spec.UserNS != "" {
+		a = append(a, "--userns="+spec.UserNS)
+	}
 	if !spec.Init {
 		a = append(a, "--no-init")
 	}
@@ -271,11 +274,11 @@ func (m *Manager) RunService(ctx context.Context, spec *Spec, notify string) err
 			return err
 		}
 	}
-	mapIDs, err := m.userNS(cfg)
-	if err != nil {
+	opt := launcher.Options{Stdout: os.Stdout, Stderr: os.Stderr, Self: m.Self, Detach: true}
+	if err := m.userNS(cfg, &opt, spec, rec.Layer); err != nil {
 		return err
 	}
-	c, err := launcher.Start(cfg, launcher.Options{Stdout: os.Stdout, Stderr: os.Stderr, Self: m.Self, Detach: true, MapIDs: mapIDs})
+	c, err := launcher.Start(cfg, opt)
 	if err != nil {
 		return fmt.Errorf("container: run %s: %w", rec.Name, err)
 	}

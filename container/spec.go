@@ -31,6 +31,7 @@ type Spec struct {
 	Remove      bool
 	Init        bool
 	Net         string // none (default) or host
+	UserNS      string // "" or "auto": root's container in its own block of ids
 
 	// Security flags (see launcher.SecurityOptions): capabilities added and dropped
 	// (names or ALL), --privileged, --seccomp (unconfined or a profile file), and
@@ -71,6 +72,15 @@ func (s *Spec) validate() error {
 		if err := names.Check("hostname", s.Hostname); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
+	}
+	switch s.UserNS {
+	case "", "host":
+	case "auto":
+		if os.Geteuid() != 0 {
+			return invalid("--userns=auto is for root; an ordinary user's containers always get a user namespace")
+		}
+	default:
+		return invalid("--userns %q: use auto (or leave it out)", s.UserNS)
 	}
 	switch s.Net {
 	case "", "none", "host":

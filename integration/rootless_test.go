@@ -246,3 +246,68 @@ func TestRootlessSingleID(t *testing.T) {
 		}
 	}
 }
+
+// Root's --userns=auto: each container gets its own block of ids from the "thinbox"
+// entry of /etc/subuid, so its root is an unprivileged host uid; the image is lent
+// through an idmapped mount and stays root's.
+func TestUserNSAuto(t *testing.T) {
+	testenv.Require(t, testenv.Root, testenv.Systemd)
+	b := newBox(t).withImage()
+	os.Chmod(filepath.Dir(b.root), 0o711) // the container's root must reach its layer
+	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
+		old, _ := os.ReadFile(f)
+		os.WriteFile(f, append(append([]byte{}, old...), "thinbox:2147483648:2147483648\n"...), 0o644)
+		defer os.WriteFile(f, old, 0o644)
+	}
+	var cmds []*exec.Cmd
+	pids := map[string]int{}
+	for _, name := range []string{"auto1", "auto2"} {
+		cmd := b.cmd("run", "--rm", "--name", name, "--userns=auto", "busybox", "sh", "-c", "echo x >/etc/written && sleep 300")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, cmd)
+		pids[name] = waitRunning(t, b, name)
+	}
+	defer func() {
+		for _, c := range cmds {
+			c.Process.Kill()
+			c.Wait()
+		}
+	}()
+	uids := map[string]int{}
+	for name, pid := range pids {
+		status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		for _, l := range strings.Split(string(status), "\n") {
+			if f := strings.Fields(l); len(f) == 5 && f[0] == "Uid:" {
+				uids[name], _ = strconv.Atoi(f[1])
+				if f[1] != f[2] || f[1] != f[3] {
+					t.Errorf("%s: mixed uids %v", name, f)
+				}
+			}
+		}
+		if uids[name] < 2147483648 {
+			t.Errorf("%s: PID 1 runs as host uid %d, want one of thinbox's range", name, uids[name])
+		}
+	}
+	if d := uids["auto1"] - uids["auto2"]; d == 0 || d%65536 != 0 {
+		t.Errorf("ranges overlap or are not whole blocks: %v", uids)
+	}
+	// The image's files are the container root's inside, and unchanged (root's) outside.
+	out := b.ok("run", "--rm", "--userns=auto", "busybox", "sh", "-c", "cat /proc/self/uid_map; stat -c %u /etc/passwd; echo ok >/etc/passwd2 && cat /etc/passwd2")
+	if f := strings.Fields(out); len(f) != 5 || f[0] != "0" || f[1] == "0" || f[2] != "65536" || f[3] != "0" || f[4] != "ok" {
+		t.Errorf("inside --userns=auto: %q", out)
+	}
+	if o := owner(t, filepath.Join(b.root, "images/busybox/rootfs/etc/passwd")); o != 0 {
+		t.Errorf("the image's /etc/passwd now owned by %d", o)
+	}
+	b.ok("stop", "-t", "1", "auto1")
+	b.ok("stop", "-t", "1", "auto2")
+	for _, c := range cmds {
+		c.Wait()
+	}
+	if ents, _ := os.ReadDir(filepath.Join(b.runroot, "userns")); len(ents) > 1 {
+		t.Errorf("id blocks not given back: %v", ents)
+	}
+	b.fails(125, "--userns", "run", "--rm", "--userns=bogus", "busybox", "true")
+}

@@ -36,6 +36,11 @@ type Config struct {
 	// UserNS puts the container in a new user namespace, whose maps the parent writes
 	// through Options.MapIDs before the init runs (rootless, or --userns=auto).
 	UserNS bool `json:"userns,omitempty"`
+	// LowerIDMapped (root's --userns=auto): the launcher mounts Lower at LowerMount
+	// idmapped to the container's ids, and the overlay stacks on that, so the image's
+	// root-owned files are the container root's without a chowned copy of the image.
+	LowerIDMapped bool   `json:"lower_idmapped,omitempty"`
+	LowerMount    string `json:"lower_mount,omitempty"`
 	// Security confines the payload: capabilities, no_new_privs, seccomp, masked
 	// paths. The zero value is the default confinement, never none.
 	Security Security `json:"security"`

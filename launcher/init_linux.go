@@ -87,6 +87,10 @@ func initContainer(sock *os.File) error {
 	if err := json.Unmarshal(b, &cfg); err != nil {
 		return stepErr("decode config", err)
 	}
+	if cfg.LowerIDMapped {
+		// The parent attached the idmapped image there before cloning us.
+		cfg.Lower = cfg.LowerMount
+	}
 	var sigs *pid1Signals
 	if cfg.Init {
 		sigs = catchSignals()

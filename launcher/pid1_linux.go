@@ -61,27 +61,30 @@ func runPID1(cfg *Config, filter *seccomp.Filter, sock *os.File, sigs *pid1Signa
 	debug.FreeOSMemory()
 
 	payload := proc.Pid
-	for s := range sigs.c {
-		if s != unix.SIGCHLD {
+	go func() {
+		for s := range sigs.c {
 			_ = unix.Kill(payload, s.(syscall.Signal))
+		}
+	}()
+	// Reaping blocks in wait4 rather than following SIGCHLD: a signal can be coalesced
+	// or dropped, a waiting wait4 can't miss a child.
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, 0, nil)
+		if err == unix.EINTR {
 			continue
 		}
-		for {
-			var ws unix.WaitStatus
-			pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
-			if err != nil || pid <= 0 {
-				break
-			}
-			if pid == payload {
-				os.Exit(ExitCode(syscall.WaitStatus(ws)))
-			}
+		if err != nil {
+			// ECHILD: the payload is gone without our seeing it; nothing left to wait for.
+			os.Exit(255)
+		}
+		if pid == payload {
+			os.Exit(ExitCode(syscall.WaitStatus(ws)))
 		}
 	}
-	return nil
 }
 
-// pid1Signals is everything catchable, for the --init PID 1; SIGCHLD drives the
-// reaping.
+// pid1Signals are the signals the --init PID 1 passes on to the payload.
 type pid1Signals struct {
 	c     chan os.Signal
 	ready chan struct{}
@@ -93,10 +96,20 @@ type pid1Signals struct {
 func catchSignals() *pid1Signals {
 	s := &pid1Signals{c: make(chan os.Signal, 32), ready: make(chan struct{})}
 	go func() {
-		signal.Notify(s.c)
+		signal.Notify(s.c, pid1Forwarded...)
 		close(s.ready)
 	}()
 	return s
+}
+
+// pid1Forwarded is every signal a process can be sent to act on, as tini forwards them —
+// but not SIGURG, which the Go runtime sends itself to preempt goroutines (a catch-all
+// Notify would fill the channel with them and drop the signals that matter), nor
+// SIGCHLD, which is the init's own business.
+var pid1Forwarded = []os.Signal{
+	unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGPIPE,
+	unix.SIGALRM, unix.SIGTERM, unix.SIGCONT, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU,
+	unix.SIGWINCH, unix.SIGPWR, unix.SIGSYS, unix.SIGXCPU, unix.SIGXFSZ, unix.SIGVTALRM, unix.SIGPROF, unix.SIGIO,
 }
 
 func unwrapPathErr(err error) error {

@@ -38,9 +38,14 @@ type Options struct {
 	Placed func(pid int) error
 	// Self is the thinbox binary to re-execute; "" means /proc/self/exe.
 	Self string
-	// MapIDs writes the uid and gid maps of the child's new user namespace (Config.UserNS)
-	// — directly, or through newuidmap/newgidmap. Required with Config.UserNS.
-	MapIDs func(pid int) error
+	// The uid and gid maps of the child's new user namespace (Config.UserNS), one of:
+	// UIDMaps and GIDMaps, which the kernel takes from the launcher directly (root's
+	// maps, or an ordinary user's own single id) before the init runs; or MapIDs, which
+	// writes them through the setuid newuidmap/newgidmap while a first stage of the init
+	// waits (userNSStage0).
+	UIDMaps, GIDMaps []syscall.SysProcIDMap
+	SetgroupsAllowed bool
+	MapIDs           func(pid int) error
 }
 
 // Container is a started container as seen from the launcher.
@@ -108,13 +113,22 @@ func Start(cfg *Config, opt Options) (_ *Container, err error) {
 		cmd.SysProcAttr.Cloneflags |= unix.CLONE_NEWNET
 	}
 	if cfg.UserNS {
-		if opt.MapIDs == nil {
-			childSock.Close()
-			return nil, fmt.Errorf("launcher: a user namespace needs MapIDs")
-		}
 		// The other namespaces are created inside the new user namespace and owned by it.
 		cmd.SysProcAttr.Cloneflags |= unix.CLONE_NEWUSER
-		cmd.Args = []string{InitArg0, userNSStage}
+		switch {
+		case opt.UIDMaps != nil:
+			// os/exec writes the maps between clone and exec, and the child becomes the
+			// namespace's root before it execs, so the init starts with every capability
+			// there.
+			cmd.SysProcAttr.UidMappings, cmd.SysProcAttr.GidMappings = opt.UIDMaps, opt.GIDMaps
+			cmd.SysProcAttr.GidMappingsEnableSetgroups = opt.SetgroupsAllowed
+			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: !opt.SetgroupsAllowed}
+		case opt.MapIDs != nil:
+			cmd.Args = []string{InitArg0, userNSStage}
+		default:
+			childSock.Close()
+			return nil, fmt.Errorf("launcher: a user namespace needs its id maps")
+		}
 	}
 	switch {
 	case opt.DieWithParent && opt.Detach:
@@ -156,6 +170,16 @@ func Start(cfg *Config, opt Options) (_ *Container, err error) {
 		}
 	}()
 
+	if cfg.LowerIDMapped {
+		detach, err := attachIDMappedLower(fdPath(exe), cfg.Lower, cfg.LowerMount, opt.UIDMaps, opt.GIDMaps)
+		if err != nil {
+			childSock.Close()
+			return nil, fmt.Errorf("launcher: %w", err)
+		}
+		// Start returns once the init has exec'd the payload, long after it made its
+		// copy of the mount private.
+		defer detach()
+	}
 	err = cmd.Start()
 	childSock.Close()
 	if err != nil {
@@ -168,7 +192,7 @@ func Start(cfg *Config, opt Options) (_ *Container, err error) {
 		return nil, e
 	}
 
-	if cfg.UserNS {
+	if cfg.UserNS && opt.MapIDs != nil {
 		if err := opt.MapIDs(c.Pid); err != nil {
 			return abort(fmt.Errorf("launcher: map ids: %w", err))
 		}

@@ -99,3 +99,56 @@ func RunInUserNS(self string, args []string, env []string, mapIDs func(pid int) 
 	}
 	return ExitCode(cmd.ProcessState.Sys().(syscall.WaitStatus)), nil
 }
+
+// attachIDMappedLower mounts lower at target (in the launcher's own mount namespace),
+// idmapped through a user namespace with the container's maps, before the container is
+// cloned: the container's mount namespace starts as a copy that holds it. (Attaching a
+// detached idmapped tree inside the container's namespace is refused by the kernel.) The
+// maps need a user namespace to exist: a throw-away one, held by a first-stage init that
+// exits as soon as its namespace is open. The returned detach removes the launcher's
+// own copy once the container has made its mount tree private.
+func attachIDMappedLower(self, lower, target string, uids, gids []syscall.SysProcIDMap) (detach func(), err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	parent := os.NewFile(uintptr(fds[0]), "holder-parent")
+	child := os.NewFile(uintptr(fds[1]), "holder-child")
+	holder := &exec.Cmd{
+		Path:       self,
+		Args:       []string{InitArg0, userNSStage},
+		ExtraFiles: []*os.File{child},
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags:  unix.CLONE_NEWUSER,
+			UidMappings: uids, GidMappings: gids, GidMappingsEnableSetgroups: true,
+			Pdeathsig: unix.SIGKILL,
+		},
+	}
+	err = holder.Start()
+	child.Close()
+	if err != nil {
+		parent.Close()
+		return nil, fmt.Errorf("user namespace for the idmap: %w", err)
+	}
+	ns, err := unix.Open(fmt.Sprintf("/proc/%d/ns/user", holder.Process.Pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	// Closing our end lets the holder's first stage fail its wait and exit.
+	parent.Close()
+	_ = holder.Wait()
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(ns)
+	tree, err := unix.OpenTree(unix.AT_FDCWD, lower, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("open_tree %s: %w", lower, err)
+	}
+	defer unix.Close(tree)
+	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP | unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NODEV, Userns_fd: uint64(ns)}
+	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, attr); err != nil {
+		return nil, fmt.Errorf("idmap %s (needs Linux 5.12+ and a filesystem that supports it): %w", lower, err)
+	}
+	if err := unix.MoveMount(tree, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return nil, fmt.Errorf("attach the idmapped image at %s: %w", target, err)
+	}
+	return func() { _ = unix.Unmount(target, unix.MNT_DETACH) }, nil
+}

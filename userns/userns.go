@@ -28,6 +28,9 @@ type Mapping struct {
 	// caller's own id); otherwise the caller writes its single id itself, which the
 	// kernel allows only with setgroups denied.
 	Helpers bool `json:"helpers"`
+	// Privileged: root writes the maps itself, whatever they hold (--userns=auto), and
+	// setgroups stays allowed.
+	Privileged bool `json:"privileged,omitempty"`
 }
 
 // Size is the number of container ids mapped.
@@ -165,8 +168,10 @@ func (f Files) Apply(m *Mapping, pid int) error {
 	if err := os.WriteFile(base+"/uid_map", []byte(format(m.UIDs)), 0); err != nil {
 		return fmt.Errorf("userns: write uid_map: %w", err)
 	}
-	if err := os.WriteFile(base+"/setgroups", []byte("deny"), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("userns: deny setgroups: %w", err)
+	if !m.Privileged {
+		if err := os.WriteFile(base+"/setgroups", []byte("deny"), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("userns: deny setgroups: %w", err)
+		}
 	}
 	if err := os.WriteFile(base+"/gid_map", []byte(format(m.GIDs)), 0); err != nil {
 		return fmt.Errorf("userns: write gid_map: %w", err)

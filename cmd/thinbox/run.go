@@ -30,6 +30,7 @@ func runFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "init", Value: true, Usage: "run a minimal init as PID 1 that reaps zombies and forwards signals (default)"},
 		&cli.BoolFlag{Name: "no-init", Usage: "make the command itself PID 1"},
 		&cli.StringFlag{Name: "net", Value: "none", Usage: "network: none (own namespace, lo only) or host"},
+		&cli.StringFlag{Name: "userns", Usage: "auto: as root, give the container its own block of 65536 ids (from the \"thinbox\" entry of /etc/subuid), so its root is not the host's"},
 		&cli.StringFlag{Name: "slice", Usage: "systemd slice for the container's scope (default thinbox.slice)"},
 		&cli.StringSliceFlag{Name: "cap-add", Usage: "add a capability (NET_ADMIN or CAP_NET_ADMIN; ALL); a non-root --user keeps only these", Category: "Security"},
 		&cli.StringSliceFlag{Name: "cap-drop", Usage: "drop a capability from the default set (ALL drops every one)", Category: "Security"},
@@ -115,6 +116,7 @@ func specFromFlags(c *cli.Context) (*container.Spec, error) {
 		Remove:      c.Bool("rm"),
 		Init:        c.Bool("init") && !c.Bool("no-init"),
 		Net:         c.String("net"),
+		UserNS:      c.String("userns"),
 
 		CapAdd:             c.StringSlice("cap-add"),
 		CapDrop:            c.StringSlice("cap-drop"),
