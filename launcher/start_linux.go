@@ -95,9 +95,13 @@ func Start(cfg *Config, opt Options) (_ *Container, err error) {
 	}
 	defer exe.Close()
 	cmd := &exec.Cmd{
-		Path:       fdPath(exe),
-		Args:       []string{InitArg0},
-		Env:        []string{},
+		Path: fdPath(exe),
+		Args: []string{InitArg0},
+		// The init's own environment, never the payload's (that travels in the config).
+		// With transparent huge pages set to "always" (Debian's kernels, Raspberry Pi OS)
+		// the Go heap of the --init PID 1 faults in as 2 MiB pages that the scavenger can't
+		// hand back: 4.5 MiB resident per container instead of 1.6.
+		Env:        []string{"GODEBUG=disablethp=1"},
 		ExtraFiles: []*os.File{childSock},
 		Stdin:      opt.Stdin,
 		Stdout:     opt.Stdout,
