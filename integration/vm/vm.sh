@@ -254,7 +254,7 @@ choose_accel() {
 # shellcheck disable=SC2034 # read through ${!var} in guest_packages
 FLAVOUR_PACKAGES_base=""
 # shellcheck disable=SC2034
-FLAVOUR_PACKAGES_bench="crun runc bubblewrap systemd-container hyperfine podman"
+FLAVOUR_PACKAGES_bench="crun runc bubblewrap systemd-container hyperfine podman jq time strace"
 
 # ==== recipe begin: everything down to "recipe end" is hashed into the image cache key ====
 SUITE=bookworm
