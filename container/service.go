@@ -94,7 +94,7 @@ func (m *Manager) ServiceUnit(spec *Spec, uo *UnitOptions) (*units.Service, []by
 		TimeoutStop:  orDefault(uo.TimeoutStop, 10*time.Second),
 		WaitNetwork:  uo.WaitNetwork,
 		WantedBy:     m.wantedBy(),
-		Hardening:    systemd.DeviceDirectives(),
+		Hardening:    systemd.ServiceHardening(systemd.ServiceContainer{User: m.User, UserNS: spec.UserNS == "auto", Privileged: spec.Privileged, CapAdd: spec.CapAdd, Seccomp: spec.Seccomp, Volumes: spec.Volumes}),
 	}
 	text, err := svc.Render()
 	if err != nil {
