@@ -9,12 +9,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/thinbox/thinbox/internal/testenv"
+	"github.com/thinbox/thinbox/launcher"
+	"github.com/thinbox/thinbox/systemd"
 )
 
 func newSystemdBox(t *testing.T) *box {
@@ -437,4 +440,139 @@ func TestDevicePolicy(t *testing.T) {
 	if r.code == 0 {
 		t.Errorf("a block device made in the container could be read: %q", r.stdout)
 	}
+}
+
+// overallExposure is systemd-analyze security's last line: "→ Overall exposure level for
+// thinbox-NAME.service: 6.1 MEDIUM 😐".
+var overallExposure = regexp.MustCompile(`Overall exposure level for (\S+): (\d+(?:\.\d+)?) (\S+)`)
+
+// exposure is the overall exposure of a loaded unit, from 0.0 (safe) to 10.0 (unsafe),
+// and systemd-analyze's word for it.
+func exposure(t *testing.T, unit string) (float64, string) {
+	t.Helper()
+	out, err := exec.Command("systemd-analyze", "security", "--no-pager", unit).CombinedOutput()
+	m := overallExposure.FindStringSubmatch(string(out))
+	if m == nil || m[1] != unit {
+		t.Fatalf("systemd-analyze security %s: %v: no overall exposure in:\n%s", unit, err, out)
+	}
+	v, err := strconv.ParseFloat(m[2], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, m[3]
+}
+
+// A container service carries systemd's sandboxing options that don't break containers:
+// systemd-analyze security rates it below the same unit without them (both numbers go to
+// the log), and the container runs with exactly its own confinement. Services with
+// --userns=auto and --privileged, whose lists are shorter, run too.
+func TestServiceSecurityExposure(t *testing.T) {
+	b := newSystemdBox(t)
+	testenv.Require(t, testenv.Command("systemd-analyze"), testenv.Command("journalctl"))
+	// --userns=auto needs the thinbox range and a store its root can reach.
+	os.Chmod(filepath.Dir(b.root), 0o711)
+	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
+		old, err := os.ReadFile(f)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		os.WriteFile(f, append(append([]byte{}, old...), "thinbox:2147483648:2147483648\n"...), 0o644)
+		t.Cleanup(func() { os.WriteFile(f, old, 0o644) })
+	}
+	hostBnd := statusLine(t, "/proc/self/status", "CapBnd:")
+	defaults := fmt.Sprintf("%016x", uint64(launcher.DefaultCaps))
+	cases := []struct {
+		name  string
+		flags []string
+		sh    string   // the payload; prints ok-NAME when all is well
+		props []string // unit properties that must be yes
+	}{
+		{"exposed", nil,
+			// Docker's capabilities, in the bounding set too; its own proc, sysfs and cgroup2.
+			fmt.Sprintf(`grep -q "CapEff:.%s" /proc/self/status && grep -q "CapBnd:.%s" /proc/self/status && cat /proc/1/cmdline >/dev/null && ls /sys/class/net/lo >/dev/null && cat /sys/fs/cgroup/cgroup.procs >/dev/null && hostname | grep -qx exposed && echo ok-exposed`, defaults, defaults),
+			[]string{"PrivateMounts", "ProtectKernelTunables", "ProtectKernelModules", "ProtectKernelLogs", "ProtectControlGroups", "RestrictRealtime"}},
+		{"exposed-auto", []string{"--userns=auto"},
+			`grep -q "^ *0 *2147" /proc/self/uid_map && ps >/dev/null && echo ok-exposed-auto`,
+			[]string{"PrivateMounts", "ProtectControlGroups"}},
+		{"exposed-priv", []string{"--privileged"},
+			fmt.Sprintf(`grep -q "CapBnd:.%s" /proc/self/status && echo 1 >/proc/sys/net/ipv4/ip_forward && grep -q " /sys .*rw," /proc/self/mountinfo && echo ok-exposed-priv`, hostBnd),
+			[]string{"ProtectKernelTunables", "ProtectControlGroups"}},
+	}
+	for _, c := range cases {
+		unit := "thinbox-" + c.name + ".service"
+		cleanupService(t, b, c.name)
+		args := append(append([]string{"--hostname", c.name}, c.flags...), "busybox", "sh", "-c", c.sh+"; exec sleep 300")
+		b.ok(serviceArgs(b, c.name, args...)...)
+		for _, p := range c.props {
+			if v := unitProp(t, unit, p); v != "yes" {
+				t.Errorf("%s: %s=%q, want yes", unit, p, v)
+			}
+		}
+		waitFor(t, 30*time.Second, "ok-"+c.name+" in the journal of "+unit, func() bool {
+			out, _ := exec.Command("journalctl", "-u", unit, "--no-pager", "-o", "cat").Output()
+			return strings.Contains(string(out), "ok-"+c.name+"\n")
+		})
+		if s, _ := systemctl(t, "is-active", unit); s != "active" {
+			t.Errorf("%s: %s", unit, s)
+		}
+		v, word := exposure(t, unit)
+		how := strings.Join(append([]string{"thinbox run --unit", c.name}, c.flags...), " ")
+		t.Logf("systemd-analyze security --no-pager %s: overall exposure %.1f %s (%s)", unit, v, word, how)
+	}
+
+	// The baseline: the first unit file without what ServiceHardening adds to the device
+	// policy, loaded under a name that is not thinbox's, never started.
+	unit := "thinbox-exposed.service"
+	text, err := os.ReadFile("/etc/systemd/system/" + unit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	added := map[string]bool{}
+	for _, d := range systemd.ServiceHardening(systemd.ServiceContainer{})[len(systemd.DeviceDirectives()):] {
+		added[d[0]] = true
+	}
+	var kept []string
+	lines := strings.Split(string(text), "\n")
+	for _, l := range lines {
+		if k, _, _ := strings.Cut(l, "="); !added[k] {
+			kept = append(kept, l)
+		}
+	}
+	if len(lines)-len(kept) != len(added) {
+		t.Fatalf("%s carries %d of the %d hardening directives:\n%s", unit, len(lines)-len(kept), len(added), text)
+	}
+	const baseUnit = "exposure-baseline-for-thinbox.service"
+	basePath := "/etc/systemd/system/" + baseUnit
+	if err := os.WriteFile(basePath, []byte(strings.Join(kept, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		os.Remove(basePath)
+		exec.Command("systemctl", "daemon-reload").Run()
+	})
+	if out, code := systemctl(t, "daemon-reload"); code != 0 {
+		t.Fatalf("daemon-reload: %s", out)
+	}
+	hardened, hword := exposure(t, unit)
+	baseline, bword := exposure(t, baseUnit)
+	t.Logf("systemd-analyze security: %s %.1f %s with thinbox's hardening, %.1f %s without it (device policy only)", unit, hardened, hword, baseline, bword)
+	if hardened >= baseline {
+		t.Errorf("the hardened unit's exposure %.1f is not below the baseline's %.1f", hardened, baseline)
+	}
+}
+
+// statusLine is the value of a /proc/PID/status field.
+func statusLine(t *testing.T, path, field string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, field); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("%s has no %s", path, field)
+	return ""
 }
