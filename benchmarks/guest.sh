@@ -54,10 +54,10 @@ G=limits
 row $G ref "ref: systemd-run --scope (3 limits) + unshare + chroot" -- systemd-run --scope -q "${LIM[@]}" "${UNSHARE[@]}" chroot "$B/rootfs" /bin/true
 row $G scope "systemd-run --scope (3 limits), no namespaces" -- systemd-run --scope -q "${LIM[@]}" /bin/true
 row $G unshare "unshare + chroot, no systemd" -- "${UNSHARE[@]}" chroot "$B/rootfs" /bin/true
-row $G thinbox "thinbox run --rm (scope, 3 limits; private socket)" -- "${TB[@]}" run --rm "${TB_LIM[@]}" busybox /bin/true
-row -e THINBOX_SYSTEMD_BUS=1 $G thinbox-bus "thinbox, THINBOX_SYSTEMD_BUS=1 (system bus)" -- "${TB[@]}" run --rm "${TB_LIM[@]}" busybox /bin/true
+row $G thinbox "thinbox run --rm (scope, 3 limits; system bus)" -- "${TB[@]}" run --rm "${TB_LIM[@]}" busybox /bin/true
+row -e THINBOX_SYSTEMD_PRIVATE=1 $G thinbox-private "thinbox, THINBOX_SYSTEMD_PRIVATE=1 (systemd's private socket)" -- "${TB[@]}" run --rm "${TB_LIM[@]}" busybox /bin/true
 row $G thinbox-noinit "thinbox run --rm --no-init (scope, 3 limits)" -- "${TB[@]}" run --rm --no-init "${TB_LIM[@]}" busybox /bin/true
-row -e THINBOX_SYSTEMD_BUS=1 $G thinbox-noinit-bus "thinbox --no-init, THINBOX_SYSTEMD_BUS=1" -- "${TB[@]}" run --rm --no-init "${TB_LIM[@]}" busybox /bin/true
+row -e THINBOX_SYSTEMD_PRIVATE=1 $G thinbox-noinit-private "thinbox --no-init, THINBOX_SYSTEMD_PRIVATE=1" -- "${TB[@]}" run --rm --no-init "${TB_LIM[@]}" busybox /bin/true
 row $G crun "crun --systemd-cgroup" -- crun --systemd-cgroup run --bundle "$B/oci-crun" tbb-crun-{n}
 row $G runc "runc --systemd-cgroup" -- runc --systemd-cgroup run --bundle "$B/oci-runc" tbb-runc-{n}
 row $G podman "podman run --rm (crun, systemd cgroup manager)" -- podman run --rm --network=none "${PODMAN_LIM[@]}" localhost/tbbench-busybox /bin/true

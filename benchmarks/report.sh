@@ -73,9 +73,9 @@ host=$OUT/host guest=$OUT/guest imp=$OUT/import size=$OUT/size
 		"$TBBENCH" report -runs "$guest/runs.csv" -spec "$guest/spec.json" -ref ref -base crun \
 			-group limits -md "$guest/table.md" -json "$guest/summary.json"
 		g=$(ratio "$guest/summary.json" limits thinbox crun)
-		gb=$(ratio "$guest/summary.json" limits thinbox-bus crun)
+		gp=$(ratio "$guest/summary.json" limits thinbox-private crun)
 		gn=$(ratio "$guest/summary.json" limits thinbox-noinit crun)
-		echo "| guest: thinbox with scope + 3 limits no slower than \`crun --systemd-cgroup\` | ${g}× crun (system bus: ${gb}×; \`--no-init\`: ${gn}×) | $(met "$g" le $GOAL_GUEST_CRUN) |"
+		echo "| guest: thinbox with scope + 3 limits no slower than \`crun --systemd-cgroup\` | ${g}× crun (private socket: ${gp}×; \`--no-init\`: ${gn}×) | $(met "$g" le $GOAL_GUEST_CRUN) |"
 		ni=$(awk -F'\t' '$1 == "total" && $2 == "resident" { print $3 }' "$guest/procdiff-thinbox-noinit.txt" 2>/dev/null)
 		wi=$(awk -F'\t' '$1 == "total" && $2 == "resident" { print $3 " KiB RSS (" $5 " KiB anonymous), " $4 " KiB PSS" }' "$guest/procdiff-thinbox-init.txt" 2>/dev/null)
 		echo "| zero bytes of thinbox resident per running service | \`--no-init\`: ${ni:-?} KiB; default \`--init\`: ${wi:-?} | $( [[ ${ni:-x} == 0 ]] && echo '**met** (with `--no-init`)' || echo '**missed**') |"
@@ -105,7 +105,7 @@ host=$OUT/host guest=$OUT/guest imp=$OUT/import size=$OUT/size
 		echo "### a) Host: start-up, namespaces only, no limits"
 		echo
 		echo "$(sed -n 1p "$host/versions.txt"); $(sed -n 2p "$host/versions.txt")."
-		echo "$rounds interleaved rounds (one run of every command per round, the order below rotated by one each round), after warm-up;"
+		echo "$rounds interleaved rounds (one run of every command per round, in a new seeded random order each round), after warm-up;"
 		echo "ratios are taken within each round and their median is shown. Peak RSS: GNU time \`%M\` in a"
 		echo "separate interleaved run of $(awk -F, 'NR > 1 { if ($1 > m) m = $1 } END { print m }' "$host/rss.csv") rounds (median)."
 		echo "\`true\` = \`/bin/true\`, \`echo\` = \`sh -c 'echo hi'\`, in the busybox image. Host $(cat "$host/load.txt" 2>/dev/null)."
@@ -123,17 +123,17 @@ host=$OUT/host guest=$OUT/guest imp=$OUT/import size=$OUT/size
 		echo "### b) Guest: systemd scope + cgroup v2 limits (64 MiB memory, 20 tasks, 50 % CPU)"
 		echo
 		echo "$(sed -n 1p "$guest/versions.txt"); $(sed -n 2p "$guest/versions.txt"); qemu TCG (emulated: absolute"
-		echo "times are inflated many-fold, **use the ratios**). $rounds interleaved rounds after warm-up. The"
+		echo "times are inflated many-fold, **use the ratios**). $rounds interleaved rounds (a new random order each round) after warm-up. The"
 		echo "$(cat "$guest/load.txt" 2>/dev/null)."
 		echo
 		cat "$guest/table.md"
 		echo
 		"$TBBENCH" report -runs "$guest/runs.csv" -spec "$guest/spec.json" -ref thinbox -base thinbox-noinit \
 			-group limits -md /dev/null -json "$guest/socket.json"
-		sb=$(ratio "$guest/socket.json" limits thinbox-bus thinbox)
-		sn=$(ratio "$guest/socket.json" limits thinbox-noinit-bus thinbox-noinit)
-		echo "systemd's private socket against the bus (\`THINBOX_SYSTEMD_BUS=1\`), paired: the bus takes ${sb:-?}× the"
-		echo "private socket's time with the default \`--init\`, ${sn:-?}× with \`--no-init\` (below 1: the bus was faster)."
+		sp=$(ratio "$guest/socket.json" limits thinbox-private thinbox)
+		sn=$(ratio "$guest/socket.json" limits thinbox-noinit-private thinbox-noinit)
+		echo "systemd's private socket (\`THINBOX_SYSTEMD_PRIVATE=1\`) against the bus (the default), paired: the private socket"
+		echo "takes ${sp:-?}× the bus's time with the default \`--init\`, ${sn:-?}× with \`--no-init\` (above 1: the bus was faster)."
 		echo
 		echo "Versions: $(sed -n '3,$p' "$guest/versions.txt" | grep -v -E '^(running|degraded|starting)' | paste -sd';' | sed 's/;/; /g')."
 		echo

@@ -7,7 +7,7 @@
 // It never judges: the goals are compared in the report, by a reader. It is not part of
 // `make test`.
 //
-//	tbbench run      -spec SPEC.json -rounds N -warmup W -out RUNS.csv [-errlog FILE]
+//	tbbench run      -spec SPEC.json -rounds N -warmup W [-seed S] -out RUNS.csv [-errlog FILE]
 //	tbbench report   -runs RUNS.csv -ref NAME [-base NAME]... [-derive NAME=A-B+C]... [-group G]... -md OUT.md [-json OUT.json]
 //	tbbench procdiff -settle DUR [-payload CMDLINE] [-shared COMM]... -- CMD...
 //	tbbench limits   -match CMDLINE

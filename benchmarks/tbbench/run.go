@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"strconv"
@@ -48,6 +49,7 @@ func cmdRun(args []string) error {
 	specPath := fs.String("spec", "", "spec JSON")
 	rounds := fs.Int("rounds", 20, "measured rounds")
 	warmup := fs.Int("warmup", 3, "unrecorded rounds first")
+	seed := fs.Uint64("seed", 1, "seed of the order of the commands in each round")
 	outPath := fs.String("out", "", "CSV of every measured run")
 	errPath := fs.String("errlog", "", "stderr of the commands (default: discarded)")
 	quiet := fs.Bool("q", false, "no progress on stderr")
@@ -95,11 +97,12 @@ func cmdRun(args []string) error {
 	failures := 0
 	for r := 1; r <= total; r++ {
 		measured := r > *warmup
-		for i := range spec.Rows {
-			// Each round starts one command later: a command that always ran right
-			// after the same neighbour would inherit its after-effects (evicted page
-			// cache, systemd still collecting the last unit) in every round.
-			row := spec.Rows[(i+r-1)%len(spec.Rows)]
+		// Each round runs the commands in a new order: a command that always ran right
+		// after the same neighbour would inherit its after-effects (evicted page cache,
+		// systemd still collecting the unit before) in every round. Seeded, so a rerun
+		// repeats the orders.
+		for _, i := range rand.New(rand.NewPCG(*seed, uint64(r))).Perm(len(spec.Rows)) {
+			row := spec.Rows[i]
 			n++
 			if len(row.Pre) > 0 {
 				if err := untimed(expand(row.Pre, n), errlog); err != nil {
