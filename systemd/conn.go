@@ -46,10 +46,10 @@ func UserManager() bool {
 // manager's private socket (root's /run/systemd/private, the user's
 // $XDG_RUNTIME_DIR/systemd/private) where there is no bus, as on a minimal system
 // without dbus. The private socket was measured as the first choice and bought
-// nothing: in the systemd guest a start took 0.94 to 0.99 times as long over the bus
-// (benchmarks/RESULTS.md). systemd sends every unit's change signals to each direct
-// connection unconditionally (bus_foreach_bus), where the bus daemon passes a client
-// only what it matched: that plausibly eats what the saved hop gains.
+// nothing: in the systemd guest a start over it took 0.98 to 1.1 times as long as
+// over the bus (benchmarks/RESULTS.md). systemd sends every unit's change signals to
+// each direct connection unconditionally (bus_foreach_bus), where the bus daemon
+// passes a client only what it matched: that plausibly eats what the saved hop gains.
 // THINBOX_SYSTEMD_PRIVATE=1 forces the private socket, for that comparison.
 func Connect(ctx context.Context, user bool) (*Conn, error) {
 	if !user && !Booted() {
