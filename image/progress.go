@@ -2,6 +2,7 @@ package image
 
 import (
 	"fmt"
+	"github.com/thinbox/thinbox/internal/humanize"
 	"io"
 	"strings"
 	"sync/atomic"
@@ -58,8 +59,8 @@ func (p *progress) finish(err error) {
 	<-p.done
 	line := p.line()
 	if err == nil {
-		line = fmt.Sprintf("import %s: %s in %s (%s/s), done", p.name, bytesText(p.read.Load()),
-			time.Since(p.start).Round(10*time.Millisecond), bytesText(p.rate()))
+		line = fmt.Sprintf("import %s: %s in %s (%s/s), done", p.name, humanize.Bytes(uint64(p.read.Load())),
+			time.Since(p.start).Round(10*time.Millisecond), humanize.Bytes(uint64(p.rate())))
 	} else {
 		line += ", failed"
 	}
@@ -77,12 +78,12 @@ func (p *progress) rate() int64 {
 
 func (p *progress) line() string {
 	n := p.read.Load()
-	s := "import " + p.name + ": " + bytesText(n)
+	s := "import " + p.name + ": " + humanize.Bytes(uint64(n))
 	if p.total > 0 {
 		pct := min(100*n/p.total, 100)
-		s += fmt.Sprintf(" of %s (%d%%)", bytesText(p.total), pct)
+		s += fmt.Sprintf(" of %s (%d%%)", humanize.Bytes(uint64(p.total)), pct)
 	}
-	return s + ", " + bytesText(p.rate()) + "/s"
+	return s + ", " + humanize.Bytes(uint64(p.rate())) + "/s"
 }
 
 func (p *progress) draw(line string) {
@@ -92,16 +93,4 @@ func (p *progress) draw(line string) {
 	}
 	p.width = len(line)
 	fmt.Fprint(p.w, "\r"+line+pad)
-}
-
-func bytesText(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/thinbox/thinbox/internal/humanize"
 	"io"
 	"os"
 	"os/exec"
@@ -420,7 +421,7 @@ func TestImportProgress(t *testing.T) {
 	if !strings.HasPrefix(s, "\rimport p: ") || strings.Count(s, "\n") != 1 || !strings.HasSuffix(s, "\n") || !strings.HasSuffix(last, ", done") {
 		t.Errorf("progress output %q", s)
 	}
-	if !strings.Contains(s, "of "+bytesText(int64(len(in)))) || !strings.Contains(s, "/s") {
+	if !strings.Contains(s, "of "+humanize.Bytes(uint64(len(in)))) || !strings.Contains(s, "/s") {
 		t.Errorf("progress shows no total or rate: %q", s)
 	}
 	if n := strings.Count(s, "\r"); n < 2 {
@@ -433,12 +434,4 @@ func TestImportProgress(t *testing.T) {
 		t.Errorf("progress for an input refused at once: %q, %v", out.String(), err)
 	}
 	e.check(t)
-}
-
-func TestBytesText(t *testing.T) {
-	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1536: "1.5 KiB", 3 << 20: "3.0 MiB", 5 << 30: "5.0 GiB"} {
-		if got := bytesText(n); got != want {
-			t.Errorf("bytesText(%d) = %q, want %q", n, got, want)
-		}
-	}
 }

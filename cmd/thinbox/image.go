@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/thinbox/thinbox/internal/humanize"
 	"io"
 	"os"
 	"os/signal"
@@ -40,7 +41,7 @@ func imageCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					fmt.Printf("imported %s: %s, %d entries, %s", img.Name, humanSize(img.Size), img.Entries, img.Digest)
+					fmt.Printf("imported %s: %s, %d entries, %s", img.Name, humanize.Bytes(uint64(img.Size)), img.Entries, img.Digest)
 					if img.Skipped > 0 {
 						fmt.Printf(", %d skipped", img.Skipped)
 					}
@@ -68,7 +69,7 @@ func imageCommand() *cli.Command {
 						w := tabwriter.NewWriter(os.Stdout, 0, 0, 3, ' ', 0)
 						fmt.Fprintln(w, "NAME\tSIZE\tCREATED\tDIGEST")
 						for _, i := range imgs {
-							fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", i.Name, humanSize(i.Size), i.Created.Local().Format("2006-01-02 15:04:05"), shortDigest(i.Digest))
+							fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", i.Name, humanize.Bytes(uint64(i.Size)), i.Created.Local().Format("2006-01-02 15:04:05"), shortDigest(i.Digest))
 						}
 						return w.Flush()
 					default:
@@ -94,19 +95,6 @@ func imageCommand() *cli.Command {
 			},
 		},
 	}
-}
-
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func shortDigest(d string) string {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/thinbox/thinbox/internal/humanize"
 	"os"
 	"path/filepath"
 	"sort"
@@ -301,7 +302,7 @@ func checkStore(_ context.Context, e *Env) Result {
 	if dir != e.Store {
 		where = e.Store + " (not created yet; on the filesystem of " + dir + ")"
 	}
-	detail := fmt.Sprintf("%s: %s free", where, human(free))
+	detail := fmt.Sprintf("%s: %s free", where, humanize.Bytes(free))
 	if free < GiB {
 		return warn(name, detail+", less than 1 GiB", "free space there, or pass --root (THINBOX_ROOT) a larger filesystem")
 	}

@@ -12,7 +12,6 @@ package doctor
 
 import (
 	"context"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -141,17 +140,4 @@ func warn(check, detail, fix string) Result {
 
 func fail(check, detail, fix string) Result {
 	return Result{Check: check, Status: Fail, Detail: detail, Fix: fix}
-}
-
-func human(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
