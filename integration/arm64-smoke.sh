@@ -24,27 +24,7 @@ VM=$HERE/vm/vm.sh
 # shellcheck source=deb-common.sh
 . "$HERE/deb-common.sh"
 
-out="$ROOT/out"
-while (($#)); do
-	case $1 in
-	--out) out=${2:?--out needs a directory} && shift ;;
-	-h | --help)
-		sed -n '3,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
-		exit 0
-		;;
-	*) fatal "unknown argument '$1'" ;;
-	esac
-	shift
-done
-[[ $(id -u) == 0 ]] || fatal "must run as root"
-mkdir -p "$out"
-out=$(readlink -f "$out")
-LOGDIR=$out/arm64-smoke
-mkdir -p "$LOGDIR"
-export VM_MAX_LIFETIME=${VM_MAX_LIFETIME:-2400}
-vm_cleanup_trap
-GO=$(command -v "${GO:-go}" || echo /usr/local/go/bin/go)
-export GO
+deb_script_setup arm64-smoke "$@"
 
 # Tests qemu-user cannot run, each for a reason of qemu's, not thinbox's:
 #  - TestHostUnshare, TestHostRun (internal/doctor) start children in new namespaces:

@@ -1,7 +1,7 @@
 # deb-common.sh — sourced by deb-test.sh and arm64-smoke.sh: step timing, checks, and
 # running commands in the guest of integration/vm with the VM always shut down.
 #
-# The sourcing script sets VM (vm.sh), LOGDIR, and calls vm_cleanup_trap once.
+# The sourcing script sets ROOT and VM (vm.sh), then calls deb_script_setup once.
 # shellcheck shell=bash
 
 T0=$EPOCHREALTIME
@@ -77,4 +77,34 @@ summary() {
 		return 1
 	fi
 	echo "$1: OK: $PASSED checks passed"
+}
+
+# deb_script_setup NAME ARGS...: the common start of deb-test.sh and arm64-smoke.sh.
+# Parses --out DIR (default ROOT/out) and -h, insists on root, sets out and
+# LOGDIR=out/NAME, arms the guest's own watchdog and the cleanup trap, and exports GO.
+deb_script_setup() {
+	local name=$1
+	shift
+	out="$ROOT/out"
+	while (($#)); do
+		case $1 in
+		--out) out=${2:?--out needs a directory} && shift ;;
+		-h | --help)
+			sed -n '3,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"
+			exit 0
+			;;
+		*) fatal "unknown argument '$1'" ;;
+		esac
+		shift
+	done
+	[[ $(id -u) == 0 ]] || fatal "must run as root"
+	mkdir -p "$out"
+	out=$(readlink -f "$out")
+	LOGDIR=$out/$name
+	mkdir -p "$LOGDIR"
+	# The guest's own watchdog: kills qemu even if this script is SIGKILLed.
+	export VM_MAX_LIFETIME=${VM_MAX_LIFETIME:-2400}
+	vm_cleanup_trap
+	GO=$(command -v "${GO:-go}" || echo /usr/local/go/bin/go)
+	export GO
 }

@@ -35,31 +35,9 @@ VM=$HERE/vm/vm.sh
 # shellcheck source=deb-common.sh
 . "$HERE/deb-common.sh"
 
-out="$ROOT/out"
-while (($#)); do
-	case $1 in
-	--out) out=${2:?--out needs a directory} && shift ;;
-	-h | --help)
-		sed -n '3,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
-		exit 0
-		;;
-	*) fatal "unknown argument '$1'" ;;
-	esac
-	shift
-done
-[[ $(id -u) == 0 ]] || fatal "must run as root"
-mkdir -p "$out"
-out=$(readlink -f "$out")
-LOGDIR=$out/deb-test
-mkdir -p "$LOGDIR"
-# The guest's own watchdog: kills qemu even if this script is SIGKILLed.
-export VM_MAX_LIFETIME=${VM_MAX_LIFETIME:-2400}
-
-vm_cleanup_trap
+deb_script_setup deb-test "$@"
 
 # ---- host: packages, lintian, image --------------------------------------------------------
-GO=$(command -v "${GO:-go}" || echo /usr/local/go/bin/go)
-export GO
 step "build the amd64 package (make deb)"
 deb1=$("$ROOT/packaging/build-deb.sh" --arch amd64 --out "$out" | tail -n1) || fatal "building the package failed"
 v1=$(dpkg-deb -f "$deb1" Version)
